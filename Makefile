@@ -1,0 +1,88 @@
+# semifreddo: partially frozen neural networks from QKeras to a PYNQ board.
+#
+#   make demo      set everything up (first run only), then train, convert and run the digits example
+#   make test      the test suite
+#   make help      every target
+#
+# Variables: SPEC (a shipped spec name or a YAML path, default digits), BUILD (default build).
+
+SHELL        := /bin/bash
+PYTHON       ?= python3
+VENV         ?= .venv
+BIN          := $(VENV)/bin
+SF           := $(BIN)/semifreddo
+SPEC         ?= digits
+BUILD        ?= build
+SPEC_NAME    := $(basename $(notdir $(SPEC)))
+SPEC_FILE    := $(if $(filter %.yaml %.yml,$(SPEC)),$(SPEC),models/specs/$(SPEC).yaml)
+OUT          := $(BUILD)/$(SPEC_NAME)
+PYTEST_ARGS  ?=
+
+# Debian packages the tool chain needs on a fresh machine (installed by `make setup` when missing).
+DEB_PACKAGES := g++ make tcl
+
+SETUP_STAMP  := $(VENV)/.semifreddo-setup
+
+.PHONY: help setup demo test train tasks bench-accuracy clean distclean
+
+help:
+	@echo "semifreddo make targets"
+	@echo "  setup            install Debian packages (when root) and the Python virtualenv $(VENV)"
+	@echo "  demo             train the digits core and its task weight sets, print their quality"
+	@echo "  test             run the test suite (pytest, both cores)"
+	@echo "  train            pre-train the frozen core of SPEC=$(SPEC)  -> $(OUT)/core.npz"
+	@echo "  tasks            train every target task of SPEC          -> $(OUT)/weightsets/"
+	@echo "  bench-accuracy   quality vs frozen fraction for every shipped spec -> bench/results/"
+	@echo "  clean            remove $(BUILD)/ and bench/results/"
+	@echo "  distclean        clean, and remove the virtualenv too"
+
+# ---------------------------------------------------------------------------------------------
+# set-up: Debian packages first (apt needs root; otherwise say what to install), then the venv.
+# ---------------------------------------------------------------------------------------------
+setup: $(SETUP_STAMP)
+
+$(SETUP_STAMP): pyproject.toml
+	@missing="$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs)"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "setup: installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "setup: missing Debian packages: $$missing -- run: sudo apt-get install $$missing" >&2; exit 1; \
+	  fi; \
+	fi
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "setup: needs Python 3.11 (TensorFlow 2.14 pins it); set PYTHON=python3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# ---------------------------------------------------------------------------------------------
+# the model stage
+# ---------------------------------------------------------------------------------------------
+$(OUT)/core.npz: $(SPEC_FILE) | $(SETUP_STAMP)
+	$(SF) train-core $(SPEC_FILE) --build $(BUILD)
+
+train: $(OUT)/core.npz
+
+tasks: $(OUT)/core.npz
+	$(SF) train-task $(SPEC_FILE) --task all --build $(BUILD)
+
+demo: $(SETUP_STAMP)
+	$(MAKE) --no-print-directory tasks SPEC=digits
+	$(SF) weights list digits --build $(BUILD)
+
+test: $(SETUP_STAMP)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) tests
+
+# ---------------------------------------------------------------------------------------------
+# benchmarks (not part of `make test`)
+# ---------------------------------------------------------------------------------------------
+bench-accuracy: $(SETUP_STAMP)
+	$(BIN)/python -m semifreddo.models.bench_accuracy --out bench/results
+
+clean:
+	rm -rf $(BUILD) bench/results
+
+distclean: clean
+	rm -rf $(VENV)

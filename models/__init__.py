@@ -1,0 +1,1 @@
+"""Model stage: specs, the QKeras SemifreddoNet builder, training, and the frozen-core artifact."""

@@ -1,0 +1,247 @@
+"""The ``semifreddo`` command.
+
+The command is assembled from one ``cli.py`` per stage folder; each defines ``register(sub)``
+that adds that stage's subcommands. This file holds the entry point and the model stage's own
+commands (``spec``, ``train-core``, ``train-task``, ``weights``). Heavy imports (TensorFlow,
+hls4ml) happen inside the command functions, so ``--help`` answers at once.
+
+Every error about bad input is one line on stderr, ``semifreddo: error: ...``, with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from semifreddo.deploy.errors import SemifreddoError
+
+EPILOG = """\
+typical session:
+  semifreddo train-core digits                      pre-train the frozen core
+  semifreddo train-task digits --task all           train every target task's weight set
+  semifreddo weights show build/digits/weightsets/parity.npz
+
+SPEC is a shipped spec name (digits, pixels) or a path to a YAML file; the schema is in
+models/specs/README.md. Results go under BUILD/<spec name>/ (BUILD is --build, default build/).
+"""
+
+
+def add_spec_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC", help="shipped spec name (digits, pixels) or path to a spec YAML file")
+
+
+def add_build_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--build", metavar="DIR", default="build",
+                        help="build folder; results go under DIR/<spec name>/ (default: build)")
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="do not show progress bars")
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up chatter off the terminal (errors still show)."""
+    # Level 3 also hides TensorFlow's spurious CUDA-plugin errors on machines without a GPU.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", message=".*keras.constraints.serialize.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+# --------------------------------------------------------------------------------------------
+# model-stage commands
+# --------------------------------------------------------------------------------------------
+
+def cmd_spec(args) -> int:
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    print(spec.summary())
+    return 0
+
+
+def cmd_train_core(args) -> int:
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    quiet_tensorflow()
+    from .training import quality, train_core
+
+    result = train_core(spec, args.build, epochs=args.epochs, subset=args.subset, progress=args.progress)
+    key, value = quality(result.metrics)
+    print(f"frozen core {result.core.core_id} -> {result.core.path}")
+    print(f"source task {spec.source}: {key} {value:.4f} on {result.metrics['n_test']} held-out samples")
+    print(f"weight set  {spec.source} -> {result.weightset}")
+    return 0
+
+
+def cmd_train_task(args) -> int:
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    tasks = [t.task for t in spec.targets] if args.task == ["all"] else args.task
+    for task in tasks:
+        spec.target(task)   # validate every name before training anything
+    quiet_tensorflow()
+    from .training import quality, train_task
+
+    for task in tasks:
+        result = train_task(spec, task, args.build, epochs=args.epochs, subset=args.subset, progress=args.progress)
+        key, value = quality(result.metrics)
+        print(f"task {task}: {key} {value:.4f} on {result.metrics['n_test']} held-out samples "
+              f"-> {result.weightset}")
+    return 0
+
+
+def cmd_weights_show(args) -> int:
+    from semifreddo.deploy.weightset import describe, read_weight_set
+
+    expect_core = expect_regmap = None
+    if args.spec:
+        from .artifacts import BuildPaths, load_core
+        from .spec import load_spec
+
+        spec = load_spec(args.spec)
+        expect_core = load_core(BuildPaths.for_spec(spec, args.build).core, spec).core_id
+        from .layout import register_map
+        expect_regmap = register_map(spec)
+    ws = read_weight_set(args.file, expect_core_id=expect_core, expect_regmap=expect_regmap)
+    print(describe(ws))
+    return 0
+
+
+def cmd_weights_list(args) -> int:
+    from semifreddo.deploy.errors import WeightSetError
+    from semifreddo.deploy.weightset import read_weight_set
+
+    from .artifacts import BuildPaths, load_core
+    from .layout import register_map
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    paths = BuildPaths.for_spec(spec, args.build)
+    core = load_core(paths.core, spec)
+    rmap = register_map(spec)
+    files = sorted(paths.weightsets.glob("*.npz"))
+    print(f"spec {spec.name}: frozen core {core.core_id}, register map {rmap.id} ({rmap.n_words} words), "
+          f"frozen fraction {spec.frozen_fraction:.1%}")
+    print(f"{'task':<14} {'role':<8} {'quality':<22} {'file'}")
+    for path in files:
+        try:
+            ws = read_weight_set(path, expect_core_id=core.core_id, expect_regmap=rmap)
+        except WeightSetError as exc:
+            print(f"{path.stem:<14} {'REFUSED':<8} {str(exc)}")
+            continue
+        m = ws.manifest["metrics"]
+        q = f"accuracy {m['accuracy']:.2%}" if "accuracy" in m else f"PSNR {m['psnr_db']:.2f} dB"
+        print(f"{ws.task:<14} {ws.manifest.get('role', ''):<8} {q:<22} {path}")
+    if not files:
+        print(f"(no weight sets yet: run `semifreddo train-task {spec.name} --task all`)")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("spec", help="validate a model spec and print its summary",
+                       description="Validate a model spec and print what it describes (sizes, formats, "
+                                   "parameter counts, frozen fraction). Exit code 2 names the bad field.")
+    add_spec_argument(p)
+    p.set_defaults(func=cmd_spec)
+
+    p = sub.add_parser("train-core", help="pre-train the frozen core on the source task",
+                       description="Train the whole network on the spec's source task, then write the "
+                                   "frozen-core artifact BUILD/<spec>/core.npz (with its core id) and the "
+                                   "source task's weight set BUILD/<spec>/weightsets/<source>.npz.")
+    add_spec_argument(p)
+    add_build_argument(p)
+    p.add_argument("--epochs", type=int, metavar="N", help="override the spec's training.core.epochs")
+    p.add_argument("--subset", type=int, metavar="N",
+                   help="use at most N training and N test samples (for quick smoke runs)")
+    add_progress_argument(p)
+    p.set_defaults(func=cmd_train_core)
+
+    p = sub.add_parser("train-task", help="train a target task's configurable weight set",
+                       description="Train only the configurable parameters (trainable cores, alpha "
+                                   "blends, head) of a target task on the frozen core, and write the "
+                                   "weight set BUILD/<spec>/weightsets/<task>.npz. The frozen core is "
+                                   "checked to be bit-identical afterwards.")
+    add_spec_argument(p)
+    p.add_argument("--task", required=True, action="append", metavar="NAME",
+                   help="target task to train (repeat for several, or 'all' for every target in the spec)")
+    add_build_argument(p)
+    p.add_argument("--epochs", type=int, metavar="N", help="override the spec's training.task.epochs")
+    p.add_argument("--subset", type=int, metavar="N",
+                   help="use at most N training and N test samples (for quick smoke runs)")
+    add_progress_argument(p)
+    p.set_defaults(func=cmd_train_task)
+
+    p = sub.add_parser("weights", help="inspect weight-set files",
+                       description="Inspect weight-set files.")
+    wsub = p.add_subparsers(dest="weights_command", metavar="COMMAND", required=True)
+    w = wsub.add_parser("show", help="validate a weight set and print its manifest",
+                        description="Validate a weight-set file (format, checksum, word count, code ranges) "
+                                    "and print its manifest and register layout. With --spec, also check "
+                                    "that it was made for that spec's frozen core and register map.")
+    w.add_argument("file", metavar="FILE", help="weight-set file (.npz)")
+    w.add_argument("--spec", metavar="SPEC", help="also check core id and register map against this spec's build")
+    add_build_argument(w)
+    w.set_defaults(func=cmd_weights_show)
+    w = wsub.add_parser("list", help="list a spec's weight sets with their quality",
+                        description="List the weight sets under BUILD/<spec>/weightsets/, each validated "
+                                    "against the spec's frozen core and register map, with its quality on "
+                                    "held-out data.")
+    add_spec_argument(w)
+    add_build_argument(w)
+    w.set_defaults(func=cmd_weights_list)
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="semifreddo",
+        description="SemifreddoNets from QKeras to a PYNQ board: train partially frozen networks, "
+                    "convert them with hls4ml, build the hardware, and drive it.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    register(sub)
+    for module in _stage_cli_modules():
+        module.register(sub)
+    return parser
+
+
+def _stage_cli_modules():
+    """The other stages' command modules, in pipeline order."""
+    import importlib
+
+    modules = []
+    for name in ("semifreddo.hls_project.cli", "semifreddo.hls_project.estimate.cli",
+                 "semifreddo.board_scripts.cli", "semifreddo.deploy.cli"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return modules
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_tensorflow()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SemifreddoError as exc:
+        print(f"semifreddo: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("semifreddo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

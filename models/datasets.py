@@ -1,0 +1,175 @@
+"""Tasks on data that ships inside scikit-learn (nothing is downloaded).
+
+``digits``: the 1,797 8x8 handwritten digits of ``sklearn.datasets.load_digits``. One fixed,
+seeded split (75 % train, 25 % test, stratified by digit) serves every task, so a target task
+never trains on an image that another task tests on.
+
+==============  =====================================  =======
+task            label                                  classes
+==============  =====================================  =======
+digits_0_4      the digit, images of 0-4 only          5
+digits_5_9      the digit minus 5, images of 5-9 only  5
+parity          digit % 2, all images                  2
+loops           1 for digits with a closed loop        2
+                (0, 6, 8, 9), all images
+digits_all      the digit                              10
+==============  =====================================  =======
+
+``photos``: the two sample photographs of ``sklearn.datasets.load_sample_images`` (china.jpg,
+flower.jpg), in grey scale. A task maps a degraded or raw image to a per-pixel target computed on
+the whole photograph; patches are cut afterwards. The spec names the training photograph; the
+other one is only ever used for evaluation.
+
+==========  ====================================  ==========================================
+task        input                                 target
+==========  ====================================  ==========================================
+denoise     photo + Gaussian noise (dataset.noise)  photo
+deblur      photo blurred (Gaussian, sigma 1.5)   photo
+edges       photo                                 Sobel gradient magnitude / 4, clipped to 1
+sharpen     photo                                 photo + (photo - blur(photo, 1)), clipped
+==========  ====================================  ==========================================
+
+Every input is quantized to the network's input grid (``code / 2**input.bits``) here, so the
+QKeras model, the C simulation and the board all see identical numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .spec import Spec
+
+
+@dataclass(frozen=True)
+class TaskData:
+    task: str
+    kind: str                 # "classify" or "pixel"
+    classes: int              # classify: number of classes; pixel: output channels
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    def subset(self, n: int | None, seed: int = 0) -> "TaskData":
+        """At most ``n`` training and ``n`` test samples (for quick smoke runs)."""
+        if n is None:
+            return self
+        rng = np.random.default_rng(seed)
+        tr = np.sort(rng.permutation(len(self.x_train))[:n])
+        te = np.sort(rng.permutation(len(self.x_test))[:n])
+        return TaskData(self.task, self.kind, self.classes, self.x_train[tr], self.y_train[tr],
+                        self.x_test[te], self.y_test[te])
+
+
+def quantize_input(values: np.ndarray, bits: int) -> np.ndarray:
+    """Map [0, 1] to the unsigned input grid code / 2**bits, codes 0 .. 2**bits - 1."""
+    top = (1 << bits) - 1
+    codes = np.clip(np.round(np.asarray(values, dtype=np.float64) * top), 0, top)
+    return (codes / (1 << bits)).astype(np.float32)
+
+
+def load_task(spec: Spec, task: str) -> TaskData:
+    if spec.dataset == "digits":
+        return _digits_task(task, spec.seed, spec.input_bits)
+    return _photos_task(spec, task)
+
+
+# --------------------------------------------------------------------------------------------
+# digits
+# --------------------------------------------------------------------------------------------
+
+_DIGIT_TASKS = {
+    "digits_0_4": (lambda d: d <= 4, lambda d: d, 5),
+    "digits_5_9": (lambda d: d >= 5, lambda d: d - 5, 5),
+    "parity": (lambda d: np.ones_like(d, bool), lambda d: d % 2, 2),
+    "loops": (lambda d: np.ones_like(d, bool), lambda d: np.isin(d, (0, 6, 8, 9)).astype(int), 2),
+    "digits_all": (lambda d: np.ones_like(d, bool), lambda d: d, 10),
+}
+
+
+@lru_cache(maxsize=4)
+def _digits_split(seed: int):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = (digits.images / 16.0)[..., None]          # pixel values 0..16 -> [0, 1]
+    idx_train, idx_test = train_test_split(np.arange(len(images)), test_size=0.25, random_state=seed,
+                                           stratify=digits.target)
+    return images, digits.target, np.sort(idx_train), np.sort(idx_test)
+
+
+def _digits_task(task: str, seed: int, bits: int) -> TaskData:
+    select, label, classes = _DIGIT_TASKS[task]
+    images, digits, idx_train, idx_test = _digits_split(seed)
+    x = quantize_input(images, bits)
+
+    def part(idx):
+        keep = idx[select(digits[idx])]
+        return x[keep], label(digits[keep]).astype(np.int64)
+
+    x_train, y_train = part(idx_train)
+    x_test, y_test = part(idx_test)
+    return TaskData(task, "classify", classes, x_train, y_train, x_test, y_test)
+
+
+# --------------------------------------------------------------------------------------------
+# photos
+# --------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=2)
+def load_photo(name: str) -> np.ndarray:
+    """A sample photograph in grey scale, float64 in [0, 1], shape (427, 640)."""
+    from sklearn.datasets import load_sample_image
+
+    rgb = load_sample_image(name).astype(np.float64) / 255.0
+    return rgb @ np.array([0.299, 0.587, 0.114])     # ITU-R BT.601 luma
+
+
+def degrade_and_target(photo: np.ndarray, task: str, noise: float, rng: np.random.Generator):
+    """(input, target) for one photograph, both float64 images in [0, 1]."""
+    from scipy import ndimage
+
+    if task == "denoise":
+        return np.clip(photo + rng.normal(0.0, noise, photo.shape), 0, 1), photo
+    if task == "deblur":
+        return ndimage.gaussian_filter(photo, 1.5, mode="reflect"), photo
+    if task == "edges":
+        gx = ndimage.sobel(photo, axis=1, mode="reflect")
+        gy = ndimage.sobel(photo, axis=0, mode="reflect")
+        return photo, np.clip(np.hypot(gx, gy) / 4.0, 0, 1)
+    if task == "sharpen":
+        blurred = ndimage.gaussian_filter(photo, 1.0, mode="reflect")
+        return photo, np.clip(2 * photo - blurred, 0, 1)
+    raise KeyError(task)
+
+
+def cut_patches(image: np.ndarray, patch: int, stride: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    rows = range(0, h - patch + 1, stride)
+    cols = range(0, w - patch + 1, stride)
+    return np.stack([image[r:r + patch, c:c + patch] for r in rows for c in cols])
+
+
+def _photos_task(spec: Spec, task: str) -> TaskData:
+    # Different noise for training and test photographs, both fixed by the spec's seed.
+    rng_train = np.random.default_rng([spec.seed, 1])
+    rng_test = np.random.default_rng([spec.seed, 2])
+    parts = []
+    for photo_name, rng, stride in ((spec.train_image, rng_train, spec.stride),
+                                    (spec.test_image, rng_test, spec.patch)):
+        source, target = degrade_and_target(load_photo(photo_name), task, spec.noise, rng)
+        x = quantize_input(cut_patches(source, spec.patch, stride)[..., None], spec.input_bits)
+        y = cut_patches(target, spec.patch, stride)[..., None].astype(np.float32)
+        parts.append((x, y))
+    (x_train, y_train), (x_test, y_test) = parts
+    return TaskData(task, "pixel", 1, x_train, y_train, x_test, y_test)
+
+
+def psnr(prediction: np.ndarray, target: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB for images in [0, 1]."""
+    mse = float(np.mean((np.asarray(prediction, np.float64) - np.asarray(target, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)

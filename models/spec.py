@@ -1,0 +1,523 @@
+"""Model specs: the YAML file that describes one SemifreddoNet and its tasks.
+
+The schema (every field, its type and meaning) is documented in ``models/specs/README.md``; this
+module is its single implementation. :func:`load_spec` reads a file (or the name of a shipped
+spec), checks every field, and returns an immutable :class:`Spec`. Any problem raises
+:class:`~semifreddo.deploy.errors.SpecError`, whose one-line message starts with the path of the
+offending field, for example ``frozen_core.width: expected an integer >= 0, got 'wide'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from semifreddo.deploy.errors import SpecError
+
+from .fixedpoint import FLOAT32_EXACT_BITS, Fixed, significant_bits, sum_of_products
+
+SPEC_DIR = Path(__file__).resolve().parent / "specs"
+SPEC_VERSION = 1
+
+# Task registry: which tasks each dataset provides, and what kind of head they need. The task
+# definitions themselves live in semifreddo.models.datasets; this table only serves validation.
+DATASET_TASKS = {
+    "digits": {"digits_0_4": ("classify", 5), "digits_5_9": ("classify", 5), "parity": ("classify", 2),
+               "loops": ("classify", 2), "digits_all": ("classify", 10)},
+    "photos": {"denoise": ("pixel", 1), "edges": ("pixel", 1), "sharpen": ("pixel", 1), "deblur": ("pixel", 1)},
+}
+SAMPLE_IMAGES = ("china.jpg", "flower.jpg")
+
+
+# --------------------------------------------------------------------------------------------
+# The spec, as immutable dataclasses
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FrozenWeights:
+    """Format of the frozen-core weights: fixed-point, or a sum of ``terms`` powers of two."""
+
+    format: str                 # "fixed" or "po2"
+    bits: int = 0               # fixed only
+    integer: int = 0            # fixed only
+    terms: int = 0              # po2 only: 1 or 2 non-zero power-of-two terms per weight
+    min_exponent: int = 0       # po2 only: smallest exponent, e.g. -7 for 2**-7
+
+    @property
+    def storage(self) -> Fixed:
+        """The fixed-point format that holds every value exactly (how the constants are written)."""
+        if self.format == "fixed":
+            return Fixed(self.bits, self.integer, True)
+        # po2: weights are clipped to [-1, 1] before quantization, so |value| <= 1 (1.0 itself needs
+        # one integer bit); the resolution is 2**min_exponent.
+        return Fixed(2 - self.min_exponent, 1, True)
+
+    def describe(self) -> str:
+        if self.format == "fixed":
+            return f"fixed {self.bits}-bit ({self.storage.describe()})"
+        return f"po2, {self.terms} term(s), exponents {self.min_exponent}..0"
+
+
+@dataclass(frozen=True)
+class Training:
+    epochs: int
+    batch_size: int
+    learning_rate: float
+
+
+@dataclass(frozen=True)
+class Target:
+    task: str
+    shuffle: tuple[int, ...] = ()   # blocks whose core-shuffle switch is on for this task
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    description: str
+    seed: int
+    dataset: str
+    patch: int | None
+    stride: int | None
+    train_image: str | None
+    test_image: str | None
+    noise: float
+    input_shape: tuple[int, int, int]
+    input_bits: int
+    blocks: int
+    kernels: tuple[int, ...]
+    frozen_width: int
+    frozen_weights: FrozenWeights
+    frozen_bias: Fixed
+    trainable_width: int
+    trainable_weights: Fixed
+    trainable_bias: Fixed
+    alpha_bits: int
+    core_shuffle: bool
+    activations: Fixed
+    repeat_min: int
+    repeat_max: int
+    repeat_default: int
+    head_type: str
+    head_outputs: int
+    head_weights: Fixed
+    head_bias: Fixed
+    head_output: Fixed
+    source: str
+    targets: tuple[Target, ...]
+    train_core: Training
+    train_task: Training
+    path: str | None = None
+
+    # ---- derived properties ----------------------------------------------------------------
+
+    @property
+    def input_format(self) -> Fixed:
+        return Fixed(self.input_bits, 0, False)
+
+    @property
+    def alpha_format(self) -> Fixed:
+        """alpha = sigmoid(a) in [0, 1], held with ``alpha_bits`` fractional bits (1.0 included)."""
+        return Fixed(self.alpha_bits + 1, 1, False)
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        return (self.source,) + tuple(t.task for t in self.targets)
+
+    def task_kind(self, task: str) -> tuple[str, int]:
+        return DATASET_TASKS[self.dataset][task]
+
+    def target(self, task: str) -> Target:
+        for t in self.targets:
+            if t.task == task:
+                return t
+        if task == self.source:
+            return Target(task)
+        raise SpecError("targets", f"no task named {task!r} in spec {self.name} "
+                        f"(its tasks are {', '.join(self.task_names)})", self.path)
+
+    @property
+    def shuffle_blocks(self) -> tuple[int, ...]:
+        """Blocks (1-based) that carry a core-shuffle switch."""
+        if not self.core_shuffle:
+            return ()
+        return tuple(range(2, self.blocks + 1))
+
+    def block_in_channels(self, block: int, core: str) -> int:
+        """Input channels of a block's conv in the frozen core (``core='frozen'``) or a trainable one."""
+        if block == 1:
+            return self.input_shape[2]
+        return self.frozen_width if core == "frozen" else self.trainable_width
+
+    @property
+    def head_in_channels(self) -> int:
+        return self.frozen_width + 2 * self.trainable_width
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameter counts by kind. Frozen fraction = frozen / (frozen + configurable)."""
+        frozen = configurable = 0
+        for b in range(1, self.blocks + 1):
+            k = self.kernels[b - 1]
+            if self.frozen_width:
+                frozen += k * k * self.block_in_channels(b, "frozen") * self.frozen_width + self.frozen_width
+            conv = k * k * self.block_in_channels(b, "core") * self.trainable_width + self.trainable_width
+            configurable += 2 * conv
+            if b > 1 and self.frozen_width:
+                configurable += 2 * self.trainable_width      # alpha per channel and core
+        configurable += len(self.shuffle_blocks)
+        configurable += self.head_in_channels * self.head_outputs + self.head_outputs
+        return {"frozen": frozen, "configurable": configurable, "total": frozen + configurable}
+
+    @property
+    def frozen_fraction(self) -> float:
+        counts = self.parameter_counts()
+        return counts["frozen"] / counts["total"]
+
+    def replace(self, **changes) -> "Spec":
+        new = dataclasses.replace(self, **changes)
+        _check_cross_fields(new)
+        return new
+
+    def summary(self) -> str:
+        counts = self.parameter_counts()
+        h, w, c = self.input_shape
+        return "\n".join([
+            f"spec           {self.name}  ({self.path or 'built in memory'})",
+            f"input          {h}x{w}x{c}, {self.input_bits}-bit pixels",
+            f"blocks         {self.blocks}, kernels {list(self.kernels)}",
+            f"frozen core    width {self.frozen_width}, weights {self.frozen_weights.describe()}, "
+            f"bias {self.frozen_bias.describe()}",
+            f"trainable      2 cores of width {self.trainable_width}, weights {self.trainable_weights.describe()}, "
+            f"bias {self.trainable_bias.describe()}, alpha {self.alpha_bits}-bit, "
+            f"core shuffle {'on blocks ' + str(list(self.shuffle_blocks)) if self.shuffle_blocks else 'off'}",
+            f"activations    {self.activations.describe()} (quantized ReLU)",
+            f"repeat         last block runs {self.repeat_min}..{self.repeat_max} times (default {self.repeat_default})",
+            f"head           {self.head_type}, {self.head_outputs} output(s), output {self.head_output.describe()}",
+            f"tasks          source {self.source}; targets {', '.join(t.task for t in self.targets)}",
+            f"parameters     {counts['frozen']} frozen + {counts['configurable']} configurable "
+            f"= {counts['total']} (frozen fraction {self.frozen_fraction:.1%})",
+        ])
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and validation
+# --------------------------------------------------------------------------------------------
+
+def resolve_spec_path(spec: str | Path) -> Path:
+    """Accept a path to a YAML file or the name of a shipped spec (``digits``, ``pixels``)."""
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    shipped = SPEC_DIR / f"{spec}.yaml"
+    if shipped.exists():
+        return shipped
+    names = ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml")))
+    raise SpecError("spec", f"no spec file {spec!r} and no shipped spec of that name (shipped: {names})")
+
+
+def load_spec(spec: str | Path) -> Spec:
+    path = resolve_spec_path(spec)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError("spec", f"file {path} not found") from None
+    except IsADirectoryError:
+        raise SpecError("spec", f"{path} is a folder, not a YAML file") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SpecError("spec", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", str(path)) from None
+    return parse_spec(data, source=str(path))
+
+
+class _Reader:
+    """Walks a nested dict, checking types and reporting problems by dotted field path."""
+
+    def __init__(self, data: Any, path: str, source: str | None):
+        self.data, self.path, self.source = data, path, source
+        if not isinstance(data, dict):
+            self.fail(f"expected a mapping, got {_show(data)}")
+        self.used: set[str] = set()
+
+    def child_path(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, problem: str, key: str | None = None):
+        raise SpecError(self.child_path(key) if key else (self.path or "spec"), problem, self.source)
+
+    def get(self, key: str, default: Any = ..., ) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if default is ...:
+                self.fail("required field is missing", key)
+            return default
+        return self.data[key]
+
+    def int(self, key: str, lo: int | None = None, hi: int | None = None, default: Any = ...) -> int:
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(f"expected an integer, got {_show(value)}", key)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f">= {lo}" if hi is None else (f"<= {hi}" if lo is None else f"in {lo}..{hi}")
+            self.fail(f"expected an integer {bounds}, got {value}", key)
+        return value
+
+    def float(self, key: str, lo: float, hi: float, default: Any = ...) -> float:
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo < value <= hi:
+            self.fail(f"expected a number in ({lo}, {hi}], got {_show(value)}", key)
+        return float(value)
+
+    def bool(self, key: str, default: Any = ...) -> bool:
+        value = self.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"expected true or false, got {_show(value)}", key)
+        return value
+
+    def str(self, key: str, choices: tuple[str, ...] | None = None, default: Any = ...) -> str:
+        value = self.get(key, default)
+        if not isinstance(value, str):
+            self.fail(f"expected a string, got {_show(value)}", key)
+        if choices is not None and value not in choices:
+            hint = difflib.get_close_matches(value, choices, n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            self.fail(f"{value!r} is not one of {', '.join(choices)}{extra}", key)
+        return value
+
+    def sub(self, key: str, default: Any = ...) -> "_Reader":
+        return _Reader(self.get(key, default), self.child_path(key), self.source)
+
+    def done(self, known: tuple[str, ...] | None = None):
+        """Refuse fields the schema does not know (a typo must not be silently ignored)."""
+        for key in self.data:
+            if key not in self.used:
+                options = known or tuple(self.used)
+                hint = difflib.get_close_matches(str(key), options, n=1)
+                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                self.fail(f"unknown field{extra}; see models/specs/README.md for the schema", str(key))
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _fixed(r: _Reader, key: str, signed: bool, bits_range=(2, 16), default: Any = ...) -> Fixed:
+    sub = r.sub(key, default)
+    bits = sub.int("bits", *bits_range)
+    integer = sub.int("integer", -8, 16, default=0)
+    sub.done()
+    fmt = Fixed(bits, integer, signed)
+    if fmt.frac < 0:
+        sub.fail(f"{bits} bits cannot hold {integer} integer bits{' and a sign' if signed else ''}", "integer")
+    return fmt
+
+
+def _frozen_weights(r: _Reader) -> FrozenWeights:
+    sub = r.sub("weights")
+    fmt = sub.str("format", ("fixed", "po2"), default="fixed")
+    if fmt == "fixed":
+        bits = sub.int("bits", 2, 16)
+        integer = sub.int("integer", -8, 8, default=0)
+        sub.done()
+        if bits - integer - 1 < 0:
+            sub.fail(f"{bits} bits cannot hold {integer} integer bits and a sign", "integer")
+        return FrozenWeights("fixed", bits=bits, integer=integer)
+    terms = sub.int("terms", 1, 2)
+    min_exponent = sub.int("min_exponent", -12, -1, default=-7)
+    sub.done()
+    return FrozenWeights("po2", terms=terms, min_exponent=min_exponent)
+
+
+def _training(r: _Reader, key: str) -> Training:
+    sub = r.sub(key)
+    t = Training(epochs=sub.int("epochs", 1, 10000), batch_size=sub.int("batch_size", 1, 65536),
+                 learning_rate=sub.float("learning_rate", 0.0, 1.0))
+    sub.done()
+    return t
+
+
+def parse_spec(data: Any, source: str | None = None) -> Spec:
+    """Validate a spec given as plain data (what ``yaml.safe_load`` returns)."""
+    if data is None:
+        raise SpecError("spec", "the file is empty", source)
+    r = _Reader(data, "", source)
+    version = r.int("version", 1, default=SPEC_VERSION)
+    if version != SPEC_VERSION:
+        r.fail(f"spec version {version} is not supported (this toolkit reads version {SPEC_VERSION})", "version")
+    name = r.str("name")
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", name):
+        r.fail("must start with a lower-case letter and use only a-z, 0-9, '_' and '-' (40 characters at most)",
+               "name")
+    description = r.str("description", default="")
+    seed = r.int("seed", 0, 2**31 - 1)
+
+    ds = r.sub("dataset")
+    dataset = ds.str("name", tuple(DATASET_TASKS))
+    patch = stride = None
+    train_image = test_image = None
+    noise = 0.0
+    if dataset == "photos":
+        patch = ds.int("patch", 4, 128)
+        stride = ds.int("stride", 1, 128)
+        train_image = ds.str("train_image", SAMPLE_IMAGES)
+        test_image = ds.str("test_image", SAMPLE_IMAGES)
+        noise = ds.float("noise", 0.0, 1.0, default=0.1)
+        if train_image == test_image:
+            ds.fail("must differ from train_image: evaluation uses the other photograph", "test_image")
+    ds.done()
+
+    inp = r.sub("input")
+    shape = inp.get("shape")
+    if (not isinstance(shape, list) or len(shape) != 3
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape)):
+        inp.fail(f"expected [height, width, channels] of positive integers, got {_show(shape)}", "shape")
+    input_bits = inp.int("bits", 1, 16)
+    inp.done()
+
+    blocks = r.int("blocks", 1, 16)
+    kernel = r.get("kernel")
+    kernels = tuple(kernel) if isinstance(kernel, list) else (kernel,) * blocks
+    if len(kernels) != blocks:
+        r.fail(f"lists {len(kernels)} kernel sizes but the spec has {blocks} blocks", "kernel")
+    for k in kernels:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > 7 or k % 2 == 0:
+            r.fail(f"kernel sizes must be odd integers in 1..7, got {_show(k)}", "kernel")
+
+    fc = r.sub("frozen_core")
+    frozen_width = fc.int("width", 0, 512)
+    frozen_weights = _frozen_weights(fc)
+    frozen_bias = _fixed(fc, "bias", True, (2, 24))
+    fc.done()
+
+    tc = r.sub("trainable_cores")
+    trainable_width = tc.int("width", 1, 256)
+    trainable_weights = _fixed(tc, "weights", True)
+    trainable_bias = _fixed(tc, "bias", True, (2, 24))
+    alpha_bits = tc.int("alpha_bits", 1, 15, default=8)
+    core_shuffle = tc.bool("core_shuffle", default=False)
+    tc.done()
+
+    activations = _fixed(r, "activations", False)
+
+    rp = r.sub("repeat", default={"min": 1, "max": 1})
+    repeat_min = rp.int("min", 1, 8, default=1)
+    repeat_max = rp.int("max", 1, 8, default=repeat_min)
+    repeat_default = rp.int("default", 1, 8, default=repeat_min)
+    rp.done()
+
+    hd = r.sub("head")
+    head_type = hd.str("type", ("classify", "pixel"))
+    head_outputs = hd.int("outputs", 1, 1024)
+    head_weights = _fixed(hd, "weights", True)
+    head_bias = _fixed(hd, "bias", True, (2, 24))
+    head_output = _fixed(hd, "output", True, (2, 32))
+    hd.done()
+
+    src = r.sub("source")
+    source_task = src.str("task", tuple(DATASET_TASKS[dataset]))
+    src.done()
+
+    targets_raw = r.get("targets")
+    if not isinstance(targets_raw, list) or not targets_raw:
+        r.fail(f"expected a non-empty list of target tasks, got {_show(targets_raw)}", "targets")
+    targets = []
+    for i, item in enumerate(targets_raw):
+        t = _Reader(item, f"targets[{i}]", source)
+        task = t.str("task", tuple(DATASET_TASKS[dataset]))
+        shuffle = t.get("shuffle", [])
+        if not isinstance(shuffle, list) or any(isinstance(b, bool) or not isinstance(b, int) for b in shuffle):
+            t.fail(f"expected a list of block numbers, got {_show(shuffle)}", "shuffle")
+        t.done()
+        targets.append(Target(task, tuple(sorted(set(shuffle)))))
+
+    tr = r.sub("training")
+    train_core = _training(tr, "core")
+    train_task = _training(tr, "task")
+    tr.done()
+    r.done()
+
+    spec = Spec(
+        name=name, description=description, seed=seed, dataset=dataset, patch=patch, stride=stride,
+        train_image=train_image, test_image=test_image, noise=noise,
+        input_shape=tuple(shape), input_bits=input_bits, blocks=blocks, kernels=kernels,
+        frozen_width=frozen_width, frozen_weights=frozen_weights, frozen_bias=frozen_bias,
+        trainable_width=trainable_width, trainable_weights=trainable_weights, trainable_bias=trainable_bias,
+        alpha_bits=alpha_bits, core_shuffle=core_shuffle, activations=activations,
+        repeat_min=repeat_min, repeat_max=repeat_max, repeat_default=repeat_default,
+        head_type=head_type, head_outputs=head_outputs, head_weights=head_weights, head_bias=head_bias,
+        head_output=head_output, source=source_task, targets=tuple(targets),
+        train_core=train_core, train_task=train_task, path=source,
+    )
+    _check_cross_fields(spec)
+    return spec
+
+
+def _check_cross_fields(s: Spec) -> None:
+    """Checks that involve more than one field."""
+    def fail(field: str, problem: str):
+        raise SpecError(field, problem, s.path)
+
+    h, w, c = s.input_shape
+    if s.dataset == "digits" and (h, w, c) != (8, 8, 1):
+        fail("input.shape", f"the digits dataset has 8x8x1 images, got {h}x{w}x{c}")
+    if s.dataset == "photos":
+        if c != 1 or h != w or h != s.patch:
+            fail("input.shape", f"photos are cut into {s.patch}x{s.patch}x1 patches (dataset.patch), got {h}x{w}x{c}")
+    if not s.repeat_min <= s.repeat_default <= s.repeat_max:
+        fail("repeat", f"needs min <= default <= max, got {s.repeat_min} <= {s.repeat_default} <= {s.repeat_max}")
+    if s.repeat_max > 1 and s.blocks < 2:
+        fail("repeat.max", "repeating the last block needs at least 2 blocks (its input and output must match)")
+    for i, t in enumerate(s.targets):
+        if t.task == s.source:
+            fail(f"targets[{i}].task", f"{t.task!r} is the source task; a target task must differ from it")
+        for b in t.shuffle:
+            if b not in s.shuffle_blocks:
+                fail(f"targets[{i}].shuffle", f"block {b} has no core-shuffle switch "
+                     f"(switches: {list(s.shuffle_blocks) or 'none, set trainable_cores.core_shuffle'})")
+    names = [t.task for t in s.targets]
+    if len(set(names)) != len(names):
+        fail("targets", "lists a task more than once")
+    for i, task in enumerate(s.task_names):
+        kind, classes = s.task_kind(task)
+        field = "source.task" if i == 0 else f"targets[{i - 1}].task"
+        if kind != s.head_type:
+            fail(field, f"task {task!r} needs a {kind} head, but head.type is {s.head_type}")
+        if classes > s.head_outputs:
+            fail("head.outputs", f"task {task!r} needs {classes} outputs, the head has {s.head_outputs}")
+    if s.head_type == "classify" and (h * w) & (h * w - 1):
+        fail("input.shape", f"the classify head averages {h}x{w} pixels; the pixel count must be a power of two "
+             "so that the average is exact in hardware and in float32")
+    if s.head_type == "pixel" and s.head_outputs != 1:
+        fail("head.outputs", "pixel tasks produce one output channel")
+
+    # Exactness: every sum in the network must fit the 24 significant bits that float32 holds
+    # exactly, or the QKeras reference could not be bit-exact with the hardware.
+    act = s.activations
+    checks = []
+    for b in range(1, s.blocks + 1):
+        k = s.kernels[b - 1]
+        inputs = s.input_format if b == 1 else act
+        if s.frozen_width:
+            checks.append(("frozen_core.weights", f"block {b} frozen conv",
+                           sum_of_products(inputs, s.frozen_weights.storage, k * k * s.block_in_channels(b, "frozen"),
+                                           s.frozen_bias)))
+        checks.append(("trainable_cores.weights", f"block {b} trainable conv",
+                       sum_of_products(inputs, s.trainable_weights, k * k * s.block_in_channels(b, "core"),
+                                       s.trainable_bias)))
+    if s.head_type == "classify":
+        checks.append(("input.shape", "global average pool", sum_of_products(act, Fixed(1, 0, False), h * w)))
+    checks.append(("head.weights", "head", sum_of_products(act, s.head_weights, s.head_in_channels, s.head_bias)))
+    for field, what, fmt in checks:
+        if significant_bits(fmt) > FLOAT32_EXACT_BITS:
+            fail(field, f"the {what} needs a {significant_bits(fmt)}-bit accumulator, more than the "
+                 f"{FLOAT32_EXACT_BITS} bits float32 holds exactly; the QKeras reference could not be bit-exact. "
+                 "Use fewer bits or a narrower layer")

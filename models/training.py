@@ -1,0 +1,217 @@
+"""Pre-training the frozen core and training task weight sets.
+
+``train_core``
+    Trains the whole network on the source task, then writes the frozen-core artifact and the
+    source task's weight set.
+``train_task``
+    Loads the frozen core (and, as a starting point, the source task's trainable cores), then
+    trains only the configurable parameters on a target task and writes its weight set. The
+    frozen layers are not trainable, so their weights cannot move; :func:`train_task` checks
+    that the frozen codes after training equal the artifact's, bit for bit, before writing.
+
+``mode`` also offers the two baselines the accuracy benchmark compares against: ``"full"``
+fine-tunes every weight (frozen core included), ``"head"`` trains the head only.
+
+Training is reproducible: a fixed seed per (spec, task), deterministic TensorFlow ops, and a
+single-threaded data order.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+from tqdm.auto import tqdm
+
+from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.weightset import WeightSet, read_weight_set, write_weight_set
+
+from .artifacts import BuildPaths, FrozenCore, load_core, save_core
+from .builder import build_model, set_shuffle
+from .datasets import TaskData, load_task, psnr
+from .layout import apply_codes, configurable_tensors, extract_codes, frozen_layer_names, frozen_tensors, register_map
+from .spec import Spec
+
+MODES = ("semifreddo", "full", "head")
+
+
+@dataclass
+class TrainResult:
+    task: str
+    mode: str
+    metrics: dict
+    model: keras.Model
+    weightset: Path | None = None
+    core: FrozenCore | None = None
+
+
+def seed_everything(spec: Spec, task: str) -> None:
+    seed = (spec.seed * 1_000_003 + zlib.crc32(task.encode())) % (2**31)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """A tqdm bar over epochs showing the running loss and metric."""
+
+    def __init__(self, total: int, description: str, enabled: bool = True):
+        super().__init__()
+        self.bar = tqdm(total=total, desc=description, unit="epoch", disable=not enabled, file=sys.stderr,
+                        dynamic_ncols=True, mininterval=0.5)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k in ("loss", "accuracy")}, refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
+def _sliced_loss(kind: str, classes: int):
+    if kind == "classify":
+        ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return lambda y, logits: ce(y, logits[:, :classes])
+    return keras.losses.MeanSquaredError()
+
+
+def _accuracy_metric(classes: int):
+    def accuracy(y, logits):
+        predicted = tf.argmax(logits[:, :classes], axis=-1)
+        return tf.reduce_mean(tf.cast(tf.equal(tf.cast(tf.reshape(y, [-1]), tf.int64), predicted), tf.float32))
+    return accuracy
+
+
+def evaluate(model: keras.Model, data: TaskData, batch_size: int = 256) -> dict:
+    """Quality on the test split, computed with the quantized model (what the hardware computes)."""
+    outputs = model.predict(data.x_test, batch_size=batch_size, verbose=0)
+    if data.kind == "classify":
+        predicted = np.argmax(outputs[:, :data.classes], axis=-1)
+        return {"accuracy": float(np.mean(predicted == data.y_test)), "n_test": int(len(data.y_test))}
+    return {"psnr_db": psnr(outputs, data.y_test), "n_test": int(len(data.x_test))}
+
+
+def quality(metrics: dict) -> tuple[str, float]:
+    """The headline number of a metrics dict: ('accuracy', 0.97) or ('psnr_db', 27.1)."""
+    key = "accuracy" if "accuracy" in metrics else "psnr_db"
+    return key, metrics[key]
+
+
+def fit(model: keras.Model, data: TaskData, epochs: int, batch_size: int, learning_rate: float,
+        description: str, progress: bool = True) -> None:
+    steps = max(1, int(np.ceil(len(data.x_train) / batch_size))) * epochs
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.05)
+    metrics = [_accuracy_metric(data.classes)] if data.kind == "classify" else []
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=_sliced_loss(data.kind, data.classes),
+                  metrics=metrics)
+    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
+              callbacks=[EpochProgress(epochs, description, progress)])
+
+
+def _progress_enabled(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    return os.environ.get("SEMIFREDDO_PROGRESS", "1") != "0"
+
+
+def train_core(spec: Spec, build: str | Path | None = None, *, epochs: int | None = None,
+               subset: int | None = None, progress: bool | None = None) -> TrainResult:
+    """Pre-train on the source task; write the frozen core and the source task's weight set."""
+    paths = BuildPaths.for_spec(spec, build)
+    seed_everything(spec, spec.source)
+    data = load_task(spec, spec.source).subset(subset, spec.seed)
+    model = build_model(spec)
+    cfg = spec.train_core
+    fit(model, data, epochs or cfg.epochs, cfg.batch_size, cfg.learning_rate,
+        f"{spec.name}: pre-train core on {spec.source}", _progress_enabled(progress))
+    metrics = evaluate(model, data)
+    metrics["epochs"] = int(epochs or cfg.epochs)
+    core = save_core(paths.core, spec, extract_codes(model, frozen_tensors(spec)), metrics)
+    weightset = _write_weightset(spec, paths, model, core, spec.source, data, metrics, mode="source")
+    return TrainResult(spec.source, "semifreddo", metrics, model, weightset, core)
+
+
+def prepare_task_model(spec: Spec, core: FrozenCore, source_weights: WeightSet | None, mode: str,
+                       shuffle=()) -> keras.Model:
+    """A model with the frozen core loaded and the right layers trainable for ``mode``."""
+    model = build_model(spec)
+    apply_codes(model, frozen_tensors(spec), core.codes)
+    if source_weights is not None:
+        # Start the trainable cores (not the head: it is task specific) from the source task.
+        codes = source_weights.codes()
+        core_tensors = [t for t in configurable_tensors(spec) if not t.name.startswith("head.")
+                        and not t.name.endswith(".shuffle")]
+        apply_codes(model, core_tensors, codes)
+    set_shuffle(model, spec, shuffle)
+    frozen = frozen_layer_names(spec)
+    for layer in model.layers:
+        if mode == "semifreddo":
+            layer.trainable = layer.name not in frozen
+        elif mode == "head":
+            layer.trainable = layer.name.startswith("head_")
+        elif mode == "full":
+            layer.trainable = True
+        else:
+            raise ValueError(mode)
+    return model
+
+
+def train_task(spec: Spec, task: str, build: str | Path | None = None, *, mode: str = "semifreddo",
+               epochs: int | None = None, subset: int | None = None, progress: bool | None = None,
+               write: bool = True) -> TrainResult:
+    """Train a target task's configurable parameters on the frozen core and write its weight set."""
+    if mode not in MODES:
+        raise SemifreddoError(f"unknown training mode {mode!r} (choose from {', '.join(MODES)})")
+    target = spec.target(task)
+    paths = BuildPaths.for_spec(spec, build)
+    core = load_core(paths.core, spec)
+    source_path = paths.weightset(spec.source)
+    source_weights = read_weight_set(source_path, expect_core_id=core.core_id) if source_path.exists() else None
+
+    seed_everything(spec, task)
+    data = load_task(spec, task).subset(subset, spec.seed)
+    model = prepare_task_model(spec, core, source_weights, mode, target.shuffle)
+    cfg = spec.train_task
+    fit(model, data, epochs or cfg.epochs, cfg.batch_size, cfg.learning_rate,
+        f"{spec.name}: train {task} ({mode})", _progress_enabled(progress))
+    metrics = evaluate(model, data)
+    metrics["epochs"] = int(epochs or cfg.epochs)
+
+    result = TrainResult(task, mode, metrics, model, core=core)
+    if mode == "semifreddo":
+        after = extract_codes(model, frozen_tensors(spec))
+        for name, codes in core.codes.items():
+            if not np.array_equal(after[name], codes):
+                raise AssertionError(f"task training changed frozen tensor {name}; refusing to write a weight set")
+        if write:
+            result.weightset = _write_weightset(spec, paths, model, core, task, data, metrics, mode="target",
+                                                shuffle=target.shuffle)
+    return result
+
+
+def _write_weightset(spec: Spec, paths: BuildPaths, model: keras.Model, core: FrozenCore, task: str,
+                     data: TaskData, metrics: dict, mode: str, shuffle=()) -> Path:
+    tensors = configurable_tensors(spec)
+    codes = extract_codes(model, tensors)
+    return write_weight_set(
+        paths.weightset(task), register_map(spec), codes, core_id=core.core_id, task=task, spec=spec.name,
+        metrics=metrics, extra={"kind": data.kind, "classes": data.classes, "role": mode,
+                                "shuffle": list(shuffle), "frozen_fraction": round(spec.frozen_fraction, 4)})
+
+
+def load_reference_model(spec: Spec, build: str | Path | None, weightset: WeightSet | None = None,
+                         repeat: int | None = None, shared_repeats: bool = True) -> keras.Model:
+    """The QKeras model exactly as the hardware computes it: frozen core and a weight set loaded."""
+    paths = BuildPaths.for_spec(spec, build)
+    core = load_core(paths.core, spec)
+    model = build_model(spec, shared_repeats=shared_repeats, repeat=repeat)
+    apply_codes(model, frozen_tensors(spec), core.codes)
+    if weightset is not None:
+        apply_codes(model, configurable_tensors(spec), weightset.codes())
+    return model
