@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,6 +179,30 @@ class Spec:
     def frozen_fraction(self) -> float:
         counts = self.parameter_counts()
         return counts["frozen"] / counts["total"]
+
+    def with_frozen_fraction(self, fraction: float, max_width: int = 64) -> "Spec":
+        """The same network with core widths chosen so that about ``fraction`` of all parameters
+        are frozen, at roughly the same total parameter count. ``fraction=0`` removes the frozen
+        core entirely. The spec's name gets a ``-fNN`` suffix."""
+        if not 0.0 <= fraction < 1.0:
+            raise SpecError("frozen_fraction", f"expected a fraction in [0, 1), got {fraction}", self.path)
+        budget = self.parameter_counts()["total"]
+        best = None
+        for frozen_width in ([0] if fraction == 0 else range(1, max_width + 1)):
+            for trainable_width in range(1, max_width + 1):
+                changes = {"frozen_width": frozen_width, "trainable_width": trainable_width}
+                if frozen_width == 0:
+                    changes["core_shuffle"] = False
+                candidate = dataclasses.replace(self, **changes)
+                counts = candidate.parameter_counts()
+                miss = abs(counts["frozen"] / counts["total"] - fraction)
+                # Prefer hitting the fraction (within 2 points), then staying near the budget.
+                score = (max(miss, 0.02), abs(math.log(counts["total"] / budget)))
+                if best is None or score < best[0]:
+                    best = (score, changes)
+        name = f"{self.name}-f{round(fraction * 100):02d}"
+        targets = tuple(Target(t.task, ()) for t in self.targets) if best[1]["frozen_width"] == 0 else self.targets
+        return self.replace(name=name, targets=targets, **best[1])
 
     def replace(self, **changes) -> "Spec":
         new = dataclasses.replace(self, **changes)
