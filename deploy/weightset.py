@@ -121,13 +121,16 @@ def decode_weight_set(raw: bytes, *, source: str = "weight set", path: Path | No
     def fail(problem: str):
         raise WeightSetError(f"{source}: {problem}")
 
+    if raw[:2] != b"PK":
+        # numpy would try to unpickle anything that is not an .npy/.npz; never let it get that far.
+        if raw[:1] == b"\x80":
+            fail("is a Python pickle, not a weight set; weight sets never hold pickles, refusing to load it")
+        fail("truncated or not a weight-set file (not an .npz archive)")
     try:
         archive = np.load(io.BytesIO(raw), allow_pickle=False)
     except (zipfile.BadZipFile, EOFError, OSError):
         fail("truncated or not a weight-set file (not a complete .npz archive)")
     except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            fail("contains a pickled object array; weight sets never hold pickles, refusing to load it")
         fail(f"unreadable ({exc})")
     if not isinstance(archive, np.lib.npyio.NpzFile):
         fail("not a weight-set file (a single .npy array, expected an .npz archive)")
