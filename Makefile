@@ -19,7 +19,7 @@ OUT          := $(BUILD)/$(SPEC_NAME)
 PYTEST_ARGS  ?=
 
 # Debian packages the tool chain needs on a fresh machine (installed by `make setup` when missing).
-DEB_PACKAGES := g++ make tcl
+DEB_PACKAGES := g++ make tcl openssh-client openssh-server
 
 SETUP_STAMP  := $(VENV)/.semifreddo-setup
 
@@ -33,6 +33,11 @@ help:
 	@echo "  train            pre-train the frozen core of SPEC=$(SPEC)  -> $(OUT)/core.npz"
 	@echo "  tasks            train every target task of SPEC          -> $(OUT)/weightsets/"
 	@echo "  bench-accuracy   quality vs frozen fraction for every shipped spec -> bench/results/"
+	@echo "  boards           list the board table (BOARD=pynq-z2|zcu104|ultra96-v2|emulated)"
+	@echo "  synth            Vitis HLS csim + csynth + IP export for SPEC on BOARD [COSIM=1]"
+	@echo "  bitstream        Vivado block design + bitstream + .hwh for SPEC on BOARD"
+	@echo "  package          deploy bundle for SPEC on BOARD -> $(BUILD)/<spec>/bundle-<board>/"
+	@echo "  deploy           copy BUNDLE to BOARD_HOST over ssh and install it (see board_scripts/README.md)"
 	@echo "  clean            remove $(BUILD)/ and bench/results/"
 	@echo "  distclean        clean, and remove the virtualenv too"
 
@@ -74,6 +79,38 @@ demo: $(SETUP_STAMP)
 
 test: $(SETUP_STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) tests
+
+# --- board flow (issue 4) ---
+# Vitis HLS / Vivado need their settings64.sh sourced first; without the tool each target stops at
+# once with one line. Details and every variable: board_scripts/README.md.
+BOARD        ?= pynq-z2
+COSIM        ?= 0
+BOARD_HOST   ?=
+BOARD_USER   ?= xilinx
+BOARD_PORT   ?= 22
+BUNDLE       ?= $(OUT)/bundle-$(BOARD)
+OVERLAY_DIR  ?=
+NOTEBOOK_DIR ?=
+SSH_OPTS     ?=
+
+.PHONY: boards synth bitstream package deploy
+
+boards: | $(SETUP_STAMP)
+	$(SF) boards
+
+synth: | $(SETUP_STAMP)
+	$(SF) synth $(SPEC_FILE) --board $(BOARD) --build $(BUILD) $(if $(filter 1,$(COSIM)),--cosim)
+
+bitstream: | $(SETUP_STAMP)
+	$(SF) bitstream $(SPEC_FILE) --board $(BOARD) --build $(BUILD)
+
+package: | $(SETUP_STAMP)
+	$(SF) package $(SPEC_FILE) --board $(BOARD) --build $(BUILD)
+
+deploy: | $(SETUP_STAMP)
+	$(SF) deploy $(BUNDLE) --host "$(BOARD_HOST)" --user $(BOARD_USER) --port $(BOARD_PORT) \
+	  $(if $(OVERLAY_DIR),--overlay-dir $(OVERLAY_DIR)) $(if $(NOTEBOOK_DIR),--notebook-dir $(NOTEBOOK_DIR)) \
+	  --ssh-args="$(SSH_OPTS)"
 
 # ---------------------------------------------------------------------------------------------
 # benchmarks (not part of `make test`)

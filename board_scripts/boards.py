@@ -1,0 +1,79 @@
+"""The board table: every fact about a target board that the flow needs, in one place.
+
+Adding a board means adding one entry to ``BOARDS``. The block-design Tcl for the board's PS comes
+from ``tcl/ps_<ps_ip>.tcl``, so a board with a Zynq-7000 or a Zynq UltraScale+ PS needs nothing
+else. ``emulated`` has no FPGA: the deploy stage's emulated board serves it, so it only packages.
+
+Where the facts come from (checked against these files, not from memory):
+
+* PYNQ-Z2: the TUL board file in Xilinx's board store, ``XilinxBoardStore/boards/TUL/pynq-z2/A.0/
+  board.xml`` (vendor ``tul.com.tw``, name ``pynq-z2``, file_version 1.0, part_name
+  ``xc7z020clg400-1``, a ``ps7_fixedio`` interface, i.e. the ``processing_system7`` IP); PYNQ's own
+  ``boards/Pynq-Z2/base/base.tcl`` creates its project with the same part.
+* ZCU104: ``XilinxBoardStore/boards/Xilinx/zcu104/1.1/board.xml`` (vendor ``xilinx.com``, name
+  ``zcu104``, file_version 1.1, part_name ``xczu7ev-ffvc1156-2-e``, preferred IP
+  ``zynq_ultra_ps_e``).
+* Ultra96-V2: Avnet's board files, ``Avnet/bdf/ultra96v2/1.2/board.xml`` (vendor ``avnet.com``,
+  name ``ultra96v2``, file_version 1.2, part_name ``xczu3eg-sbva484-1-i``, preferred IP
+  ``zynq_ultra_ps_e``). Older Avnet files (``em.avnet.com:ultra96v2:part0:1.0``) name the -e part;
+  when the listed version is not installed, ``tcl/bitstream.tcl`` uses the newest installed
+  version of the same board's files.
+* HP port widths: the Zynq-7000 AXI_HP slave ports are 32 or 64 bits wide (UG585, Zynq-7000 TRM,
+  "PL AXI high-performance ports"); the Zynq UltraScale+ PL-to-PS ports, S_AXI_HP0_FPD among them,
+  are 32, 64 or 128 bits (PG201, "AXI4 I/O compliant interfaces"). The DMA's memory side is built
+  at the port's full width so no width converter sits between them.
+* Clock: 100 MHz, the PL clock PYNQ's base overlays use on all three boards (FCLK_CLK0 / pl_clk0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from semifreddo.deploy.errors import SemifreddoError
+
+PS7 = "processing_system7"       # Zynq-7000
+PS8 = "zynq_ultra_ps_e"          # Zynq UltraScale+ MPSoC
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    part: str | None             # FPGA part; None for the emulated board
+    board_part: str | None       # board-file VLNV (vendor:board:component:file_version)
+    ps_ip: str | None            # PS IP name in the Vivado IP catalog
+    hp_data_width: int | None    # data width of the HP port the DMA writes through (bits)
+    clock_mhz: float             # default PL clock for HLS and the block design
+
+    @property
+    def emulated(self) -> bool:
+        return self.part is None
+
+
+BOARDS: dict[str, Board] = {b.name: b for b in (
+    Board("pynq-z2", "TUL PYNQ-Z2 (Zynq-7020)", part="xc7z020clg400-1",
+          board_part="tul.com.tw:pynq-z2:part0:1.0", ps_ip=PS7, hp_data_width=64, clock_mhz=100.0),
+    Board("zcu104", "AMD ZCU104 (Zynq UltraScale+ ZU7EV)", part="xczu7ev-ffvc1156-2-e",
+          board_part="xilinx.com:zcu104:part0:1.1", ps_ip=PS8, hp_data_width=128, clock_mhz=100.0),
+    Board("ultra96-v2", "Avnet Ultra96-V2 (Zynq UltraScale+ ZU3EG)", part="xczu3eg-sbva484-1-i",
+          board_part="avnet.com:ultra96v2:part0:1.2", ps_ip=PS8, hp_data_width=128, clock_mhz=100.0),
+    Board("emulated", "emulated board: no FPGA, served by the C simulation (semifreddo.deploy)",
+          part=None, board_part=None, ps_ip=None, hp_data_width=None, clock_mhz=100.0),
+)}
+
+
+def get_board(name: str) -> Board:
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise SemifreddoError(f"unknown board {name!r} (known boards: {', '.join(BOARDS)})") from None
+
+
+def fpga_board(name: str, action: str) -> Board:
+    """The board ``name``, which must have an FPGA because ``action`` needs one."""
+    board = get_board(name)
+    if board.emulated:
+        real = ", ".join(b.name for b in BOARDS.values() if not b.emulated)
+        raise SemifreddoError(f"board {name} has no FPGA, so there is nothing to {action}; "
+                              f"use one of {real} (`package` works for {name})")
+    return board

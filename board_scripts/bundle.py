@@ -1,0 +1,172 @@
+"""The deploy bundle (DESIGN §3.5): one folder that is copied to the board as it is.
+
+::
+
+    bundle-<board>/
+      manifest.json                 what is here: spec, board, ids, tasks, and every file's SHA-256
+      semifreddo_<spec>.bit/.hwh    the overlay; same basename, as PYNQ requires (not for `emulated`)
+      regmap.json                   the register map the IP was built with
+      weightsets/<task>.npz         every task's weight set, each checked against core and register map
+      semifreddo/deploy/*.py        the board-side driver: put the bundle folder on sys.path and
+                                    `import semifreddo.deploy`
+      notebooks/*.ipynb             the board notebooks
+
+For a real board the bitstream, .hwh and register map come from the synth and bitstream steps of
+that board; for ``emulated`` the register map comes from the converted HLS project and there is
+no bitstream (the emulated board of semifreddo.deploy serves it). The bundle is built in a
+staging folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ElementTree
+from datetime import datetime, timezone
+from pathlib import Path
+
+from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.fileio import sha256_file
+from semifreddo.deploy.weightset import read_weight_set
+
+from . import hlsproject
+from .boards import Board
+from .flow import BITSTREAM_RECORD, SYNTH_RECORD, read_record
+from .layout import BoardBuild, read_json, replace_dir, start_partial, write_json
+
+BUNDLE_FORMAT = "semifreddo-bundle"
+BUNDLE_VERSION = 1
+MANIFEST = "manifest.json"
+DRIVER_DIR = Path("semifreddo") / "deploy"
+IP_INSTANCE = "semifreddo_0"
+DMA_INSTANCE = "axi_dma_0"
+
+
+def deploy_source() -> Path:
+    """The board-side package (the ``deploy/`` folder), wherever semifreddo is installed from."""
+    import semifreddo.deploy
+    return Path(semifreddo.deploy.__file__).resolve().parent
+
+
+def check_hwh(path: Path, board: Board, ip_vlnv: str) -> None:
+    """The .hwh must describe this board's PS, the IP under its contract name and VLNV, and the DMA
+    in simple mode, or the driver on the board would bind to the wrong thing."""
+    try:
+        root = ElementTree.parse(path).getroot()
+    except ElementTree.ParseError as exc:
+        raise SemifreddoError(f"{path}: not a readable .hwh ({exc})") from None
+    modules = {m.get("INSTANCE"): m for m in root.iter("MODULE")}
+    ip = modules.get(IP_INSTANCE)
+    if ip is None or ip.get("VLNV") != ip_vlnv:
+        found = ip.get("VLNV") if ip is not None else "no such instance"
+        raise SemifreddoError(f"{path}: expected IP {IP_INSTANCE} of type {ip_vlnv}, found {found}")
+    dma = modules.get(DMA_INSTANCE)
+    if dma is None:
+        raise SemifreddoError(f"{path}: has no {DMA_INSTANCE}")
+    sg = dma.find("./PARAMETERS/PARAMETER[@NAME='C_INCLUDE_SG']")
+    if sg is not None and sg.get("VALUE") != "0":
+        raise SemifreddoError(f"{path}: {DMA_INSTANCE} has scatter-gather enabled; the driver needs simple mode")
+    if not any(m.get("MODTYPE") == board.ps_ip for m in modules.values()):
+        raise SemifreddoError(f"{path}: has no {board.ps_ip}, so it was not built for {board.name}")
+
+
+def _hardware(layout: BoardBuild, board: Board) -> tuple[dict, Path, dict | None]:
+    """(HLS manifest, register-map file, bitstream record) of what the bundle will describe."""
+    if board.emulated:
+        project = hlsproject.load_hls_project(layout.hls_source, layout.spec)
+        return project.manifest, project.root / hlsproject.REGMAP, None
+    step = f"semifreddo bitstream {layout.spec} --board {board.name}"
+    record = read_record(layout.vivado / BITSTREAM_RECORD, step)
+    synth = read_record(layout.hls / SYNTH_RECORD, f"semifreddo synth {layout.spec} --board {board.name}")
+    if (record.get("core_id"), record.get("regmap_id")) != (synth.get("core_id"), synth.get("regmap_id")):
+        raise SemifreddoError(f"the bitstream in {layout.vivado} was built from an older IP than {layout.hls}: "
+                              f"run `{step}` again")
+    for path in (layout.bitstream, layout.hwh):
+        if not path.exists():
+            raise SemifreddoError(f"{path} not found: run `{step}` again")
+    manifest = hlsproject.read_manifest(layout.hls / hlsproject.MANIFEST)
+    check_hwh(layout.hwh, board, synth["ip_vlnv"])
+    return manifest, layout.hls / hlsproject.REGMAP, record
+
+
+def build_bundle(layout: BoardBuild, board: Board) -> dict:
+    """Build ``layout.bundle`` and return its manifest."""
+    hls_manifest, regmap_path, record = _hardware(layout, board)
+    regmap = hlsproject.matching_regmap(hls_manifest, regmap_path)
+    weightsets = sorted(layout.weightsets.glob("*.npz"))
+    if not weightsets:
+        raise SemifreddoError(f"no weight sets in {layout.weightsets}: train them first "
+                              f"(`semifreddo train-task {layout.spec} --task all`)")
+    tasks = {}
+    for path in weightsets:
+        ws = read_weight_set(path, expect_core_id=hls_manifest["core_id"], expect_regmap=regmap)
+        if ws.task in tasks:
+            raise SemifreddoError(f"{path}: task {ws.task} is already in {tasks[ws.task]}")
+        tasks[ws.task] = f"weightsets/{path.name}"
+
+    stage = start_partial(layout.bundle)
+    copies = {regmap_path: "regmap.json"}
+    copies.update({path: f"weightsets/{path.name}" for path in weightsets})
+    if record:
+        copies[layout.bitstream] = layout.bitstream.name
+        copies[layout.hwh] = layout.hwh.name
+    driver = deploy_source()
+    copies.update({path: str(DRIVER_DIR / path.name) for path in sorted(driver.glob("*.py"))})
+    notebooks = sorted((driver / "notebooks").glob("*.ipynb"))
+    copies.update({path: f"notebooks/{path.name}" for path in notebooks})
+    for source, name in copies.items():
+        (stage / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, stage / name)
+
+    manifest = {
+        "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION,
+        "spec": layout.spec, "board": board.name, "part": board.part, "emulated": board.emulated,
+        "overlay": layout.overlay,
+        "bitstream": layout.bitstream.name if record else None,
+        "hwh": layout.hwh.name if record else None,
+        "clock_mhz": record["clock_mhz"] if record else None,
+        "ip_vlnv": hlsproject.ip_vlnv(hls_manifest),
+        "ip_instance": IP_INSTANCE, "dma_instance": DMA_INSTANCE,
+        "core_id": hls_manifest["core_id"], "regmap_id": regmap.id, "regmap": "regmap.json",
+        "tasks": tasks, "driver": str(DRIVER_DIR), "notebooks": [f"notebooks/{p.name}" for p in notebooks],
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": {name: sha256_file(stage / name) for name in sorted(copies.values())},
+    }
+    if board.emulated:
+        manifest["note"] = "no bitstream: the emulated board (semifreddo.deploy) serves this bundle"
+    write_json(stage / MANIFEST, manifest)
+    replace_dir(stage, layout.bundle)
+    return manifest
+
+
+def files_of(folder: Path) -> set[str]:
+    """Every file under ``folder`` as a POSIX path relative to it."""
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def compare_checksums(manifest: dict, found: dict[str, str], where: str) -> None:
+    """``found`` (path -> SHA-256, the manifest itself excluded) must match the manifest exactly."""
+    listed = manifest["files"]
+    missing = sorted(set(listed) - set(found))
+    extra = sorted(set(found) - set(listed))
+    changed = sorted(name for name in set(listed) & set(found) if listed[name] != found[name])
+    if missing or extra or changed:
+        problems = [f"{label} {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+                    for label, names in (("missing", missing), ("not in the manifest", extra),
+                                         ("checksum differs for", changed)) if names]
+        raise SemifreddoError(f"{where}: bundle does not match its manifest: {'; '.join(problems)}")
+
+
+def read_bundle_manifest(folder: Path) -> dict:
+    manifest = read_json(folder / MANIFEST, "not a bundle; build one with `semifreddo package`")
+    if manifest.get("format") != BUNDLE_FORMAT or manifest.get("version") != BUNDLE_VERSION:
+        raise SemifreddoError(f"{folder / MANIFEST}: not a version-{BUNDLE_VERSION} semifreddo bundle")
+    return manifest
+
+
+def verify_bundle(folder: Path) -> dict:
+    """Check every file of a bundle against its manifest; return the manifest."""
+    folder = Path(folder)
+    manifest = read_bundle_manifest(folder)
+    found = {name: sha256_file(folder / name) for name in files_of(folder) - {MANIFEST}}
+    compare_checksums(manifest, found, str(folder))
+    return manifest

@@ -1,0 +1,168 @@
+"""Board-flow commands: ``boards``, ``synth``, ``bitstream``, ``package``, ``deploy``.
+
+Registered into the ``semifreddo`` command by ``semifreddo.models.cli``. Imports of the flow
+happen inside the command functions so ``--help`` answers at once. A missing tool is reported in
+one line before anything is written (exit code 2); a tool step that fails names the step and its
+log (exit code 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+BOARD_HELP = "target board (see `semifreddo boards`)"
+
+
+def _spec_name(spec: str) -> str:
+    from semifreddo.models.spec import load_spec
+    return load_spec(spec).name
+
+
+def _layout(args, board: str):
+    from .layout import BoardBuild
+    return BoardBuild.of(args.build, _spec_name(args.spec), board)
+
+
+def cmd_boards(args) -> int:
+    from .boards import BOARDS
+
+    print(f"{'board':<12} {'part':<22} {'PS IP':<18} {'HP bits':>7} {'clock':>9}  description")
+    for b in BOARDS.values():
+        print(f"{b.name:<12} {b.part or '-':<22} {b.ps_ip or '-':<18} {b.hp_data_width or '-':>7} "
+              f"{b.clock_mhz:>5g} MHz  {b.description}")
+        if b.board_part:
+            print(f"{'':<12} board files {b.board_part}")
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from .boards import fpga_board
+    from .flow import run_synth
+    from .report import cost_model_estimate, format_table
+    from .tools import find_hls_tool
+
+    board = fpga_board(args.board, "synthesize")
+    find_hls_tool()                      # before reading anything else: a missing tool costs one line
+    layout = _layout(args, board.name)
+    result = run_synth(layout, board, clock_mhz=args.clock_mhz, cosim=args.cosim)
+    print(f"IP exported -> {layout.ip_repo}")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    if result.report:
+        try:
+            estimate = cost_model_estimate(args.spec, args.build, args.clock_mhz or board.clock_mhz)
+        except Exception as exc:         # the estimate is a side dish; the synthesis result stands
+            print(f"(no estimate: {exc.__class__.__name__}: {exc})")
+            estimate = None
+        print(format_table(result.report, estimate))
+    return 0
+
+
+def cmd_bitstream(args) -> int:
+    from .boards import fpga_board
+    from .flow import run_bitstream
+    from .tools import find_vivado
+
+    board = fpga_board(args.board, "implement")
+    find_vivado()
+    layout = _layout(args, board.name)
+    result = run_bitstream(layout, board, jobs=args.jobs)
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    print(f"bitstream -> {result.bitstream}")
+    print(f"hwh       -> {result.hwh}")
+    return 0
+
+
+def cmd_package(args) -> int:
+    from .boards import get_board
+    from .bundle import build_bundle
+
+    board = get_board(args.board)
+    layout = _layout(args, board.name)
+    manifest = build_bundle(layout, board)
+    what = "no bitstream (emulated board)" if board.emulated else f"overlay {manifest['bitstream']}"
+    print(f"bundle -> {layout.bundle}: {what}, {len(manifest['tasks'])} tasks "
+          f"({', '.join(manifest['tasks'])}), {len(manifest['files']) + 1} files")
+    return 0
+
+
+def cmd_deploy(args) -> int:
+    from pathlib import Path
+
+    from .remote import deploy_bundle, parse_target
+
+    target = parse_target(args.host, args.user, args.port, args.ssh_args)
+    where = deploy_bundle(Path(args.bundle), target, overlay_dir=args.overlay_dir, notebook_dir=args.notebook_dir)
+    print(f"installed {where['files']} files on {target.host}: overlay {where['overlay_dir']}, "
+          f"notebooks {where['notebook_dir']}")
+    return 0
+
+
+def register(sub) -> None:
+    def spec_board(p, board_required=True):
+        p.add_argument("spec", metavar="SPEC", help="shipped spec name (digits, pixels) or path to a spec YAML file")
+        p.add_argument("--board", required=board_required, metavar="BOARD", help=BOARD_HELP)
+        p.add_argument("--build", metavar="DIR", default="build",
+                       help="build folder; results go under DIR/<spec name>/ (default: build)")
+
+    p = sub.add_parser("boards", help="list the boards the flow can build for",
+                       description="List the board table: FPGA part, board files, PS IP, HP port width, "
+                                   "default clock. Adding a board is one entry in board_scripts/boards.py.")
+    p.set_defaults(func=cmd_boards)
+
+    p = sub.add_parser(
+        "synth", help="Vitis HLS: C simulation, C synthesis, IP export",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run Vitis HLS in batch mode on the HLS project that `semifreddo convert` wrote "
+                    "(BUILD/<spec>/hls/): C simulation, C synthesis, export of the IP "
+                    "(VLNV from hls_manifest.json), and C/RTL co-simulation with --cosim. Output: "
+                    "BUILD/<spec>/synth/<board>/hls/. Prints latency, II, LUT, FF, DSP and BRAM from the "
+                    "synthesis report.",
+        epilog="needs vitis_hls (or vitis-run) on PATH: source the settings64.sh of a Vitis install first")
+    spec_board(p)
+    p.add_argument("--cosim", action="store_true", help="also run C/RTL co-simulation (slow)")
+    p.add_argument("--clock-mhz", type=float, metavar="MHZ",
+                   help="target clock (default: the board's, see `semifreddo boards`); the bitstream uses it too")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser(
+        "bitstream", help="Vivado: block design, implementation, .bit and .hwh",
+        description="Run Vivado in batch mode: a block design with the board's Zynq PS, an AXI DMA on an HP "
+                    "port and the exported IP on the GP port, then synthesis, implementation and "
+                    "write_bitstream. Output: BUILD/<spec>/synth/<board>/vivado/semifreddo_<spec>.bit and .hwh. "
+                    "Needs `semifreddo synth` for the same board first.",
+        epilog="needs vivado on PATH: source the settings64.sh of a Vivado install first")
+    spec_board(p)
+    p.add_argument("--jobs", type=int, metavar="N", help="parallel Vivado jobs (default: all cores)")
+    p.set_defaults(func=cmd_bitstream)
+
+    p = sub.add_parser(
+        "package", help="build the deploy bundle for a board",
+        description="Collect bitstream, .hwh, register map, every task weight set, the board-side driver "
+                    "and the notebooks into BUILD/<spec>/bundle-<board>/ with a manifest.json listing each "
+                    "file's SHA-256. Weight sets for another core or register map are refused. "
+                    "--board emulated packages without a bitstream, for the emulated board.")
+    spec_board(p)
+    p.set_defaults(func=cmd_package)
+
+    p = sub.add_parser(
+        "deploy", help="copy a bundle to a board over ssh and install it",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Check BUNDLE against its manifest, upload it with scp, verify every checksum on the "
+                    "board, then install it:\n"
+                    "  overlay   OVERLAY_DIR  (default /home/xilinx/pynq/overlays/<overlay>)\n"
+                    "  notebooks NOTEBOOK_DIR (default /home/xilinx/jupyter_notebooks/<overlay>),\n"
+                    "            with a 'bundle' link to the overlay folder.\n"
+                    "An existing installation is replaced only after the upload checked out.",
+        epilog="set up key log-in once with `ssh-copy-id xilinx@<board>`; "
+               "example: semifreddo deploy build/digits/bundle-pynq-z2 --host 192.168.2.99")
+    p.add_argument("bundle", metavar="BUNDLE", help="bundle folder made by `semifreddo package`")
+    p.add_argument("--host", required=True, metavar="HOST", help="board address or name, optionally USER@HOST")
+    p.add_argument("--user", metavar="USER", help="log-in user (default: xilinx)")
+    p.add_argument("--port", type=int, default=22, metavar="PORT", help="ssh port (default: 22)")
+    p.add_argument("--overlay-dir", metavar="DIR", help="absolute folder on the board for the overlay")
+    p.add_argument("--notebook-dir", metavar="DIR", help="absolute folder on the board for the notebooks")
+    p.add_argument("--ssh-args", default="", metavar="ARGS",
+                   help="extra arguments for ssh and scp, as one string, e.g. \"-i ~/.ssh/pynq -o ConnectTimeout=10\"")
+    p.set_defaults(func=cmd_deploy)

@@ -1,0 +1,126 @@
+"""Reading the HLS project that `semifreddo convert` writes (contract: hls_project/README.md).
+
+Only ``hls_manifest.json`` and ``regmap.json`` are read here; the C++ sources are handed to Vitis
+HLS as they are. Relative paths in the manifest (sources, test bench, ``-I`` flags) are relative
+to the project folder; they are made absolute because Vitis HLS compiles elsewhere.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.regmap import RegisterMap, load_register_map
+
+from .layout import read_json
+
+MANIFEST = "hls_manifest.json"
+REGMAP = "regmap.json"
+FORMAT = "semifreddo-hls"
+VERSION = 1
+REQUIRED = {"top": str, "spec": str, "core_id": str, "regmap_id": str, "sources": list, "testbench": list,
+            "tb_data": str, "cflags": str, "vendor": str, "library": str, "ip_version": str}
+
+
+@dataclass(frozen=True)
+class HlsProject:
+    root: Path          # absolute
+    manifest: dict
+
+    @property
+    def top(self) -> str:
+        return self.manifest["top"]
+
+    @property
+    def core_id(self) -> str:
+        return self.manifest["core_id"]
+
+    @property
+    def regmap_id(self) -> str:
+        return self.manifest["regmap_id"]
+
+    @property
+    def ip_vlnv(self) -> str:
+        return ip_vlnv(self.manifest)
+
+    @property
+    def sources(self) -> list[Path]:
+        return [self.root / p for p in self.manifest["sources"]]
+
+    @property
+    def testbench(self) -> list[Path]:
+        return [self.root / p for p in self.manifest["testbench"]]
+
+    @property
+    def tb_data(self) -> Path:
+        return self.root / self.manifest["tb_data"]
+
+    @property
+    def cflags(self) -> str:
+        return absolute_include_flags(self.manifest["cflags"], self.root)
+
+
+def ip_vlnv(manifest: dict) -> str:
+    """vendor:library:name:version of the IP that Vitis HLS exports for this manifest."""
+    return f"{manifest['vendor']}:{manifest['library']}:{manifest['top']}:{manifest['ip_version']}"
+
+
+def absolute_include_flags(cflags: str, root: Path) -> str:
+    """``cflags`` with every relative ``-I`` directory made absolute against ``root``."""
+    out, words = [], shlex.split(cflags)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "-I" and i + 1 < len(words):
+            out.append("-I" + str(root / words[i + 1]))
+            i += 2
+            continue
+        if word.startswith("-I"):
+            word = "-I" + str(root / word[2:])     # an absolute path stays as it is
+        out.append(word)
+        i += 1
+    return " ".join(out)
+
+
+def read_manifest(path: Path) -> dict:
+    """Read and check an ``hls_manifest.json``: format, version, and every field the flow uses."""
+    manifest = read_json(path, "run `semifreddo convert` first")
+    if manifest.get("format") != FORMAT:
+        raise SemifreddoError(f"{path}: not a semifreddo HLS manifest (format is not {FORMAT!r})")
+    if manifest.get("version") != VERSION:
+        raise SemifreddoError(f"{path}: unknown manifest version {manifest.get('version')!r} "
+                              f"(this toolkit reads version {VERSION})")
+    for key, kind in REQUIRED.items():
+        if not isinstance(manifest.get(key), kind):
+            raise SemifreddoError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
+    if not manifest["sources"]:
+        raise SemifreddoError(f"{path}: field 'sources' is empty")
+    return manifest
+
+
+def load_hls_project(root: Path, spec: str) -> HlsProject:
+    """The converted HLS project of ``spec`` at ``root``, checked against the contract."""
+    root = Path(root).resolve()
+    if not (root / MANIFEST).exists():
+        raise SemifreddoError(f"no HLS project at {root} (no {MANIFEST}): "
+                              f"run `semifreddo convert {spec}` (make hls SPEC={spec}) first")
+    project = HlsProject(root, read_manifest(root / MANIFEST))
+    if project.manifest["spec"] != spec:
+        raise SemifreddoError(f"{root / MANIFEST}: made for spec {project.manifest['spec']!r}, not {spec!r}")
+    for path in [*project.sources, *project.testbench, project.tb_data, root / REGMAP]:
+        if not path.exists():
+            raise SemifreddoError(f"{root / MANIFEST}: lists {path}, which does not exist; "
+                                  f"run `semifreddo convert {spec}` again")
+    matching_regmap(project.manifest, root / REGMAP)
+    return project
+
+
+def matching_regmap(manifest: dict, path: Path) -> RegisterMap:
+    """The register map at ``path``, which must be the one the manifest's IP was generated with."""
+    regmap = load_register_map(path)
+    if regmap.id != manifest["regmap_id"]:
+        raise SemifreddoError(f"{path}: register map {regmap.id} does not belong to this HLS project "
+                              f"(its manifest says {manifest['regmap_id']}); run `semifreddo convert` again")
+    return regmap

@@ -1,0 +1,136 @@
+"""Where the board flow reads and writes, for one spec and one board, and its JSON records.
+
+::
+
+    BUILD/<spec>/hls/                        HLS project written by `semifreddo convert` (input)
+    BUILD/<spec>/weightsets/*.npz            task weight sets (input)
+    BUILD/<spec>/synth/<board>/hls/          `semifreddo synth`: Vitis HLS project, exported IP,
+                                             csynth.xml, synth.json, snapshots of hls_manifest.json
+                                             and regmap.json the IP was built from
+    BUILD/<spec>/synth/<board>/vivado/       `semifreddo bitstream`: Vivado project,
+                                             semifreddo_<spec>.bit + .hwh, bitstream.json
+    BUILD/<spec>/bundle-<board>/             `semifreddo package`: the deploy bundle
+
+Each output folder is built under ``<name>.partial`` and renamed into place when its step has
+finished, so a folder at its final path is always complete. A failed step leaves its
+``.partial`` folder (with the tool's log) for inspection; the next run starts it afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.fileio import atomic_write_text
+
+HLS_PROJECT = "prj"        # Vitis HLS project folder inside synth/<board>/hls/
+HLS_SOLUTION = "solution1"
+VIVADO_PROJECT = "prj"     # Vivado project name and folder inside synth/<board>/vivado/
+BLOCK_DESIGN = "semifreddo_bd"
+
+
+def overlay_name(spec: str) -> str:
+    """The basename of the .bit/.hwh pair and of the overlay folder on the board."""
+    return f"semifreddo_{spec}"
+
+
+@dataclass(frozen=True)
+class BoardBuild:
+    spec_root: Path        # BUILD/<spec>
+    spec: str
+    board: str
+
+    @classmethod
+    def of(cls, build: str | Path, spec: str, board: str) -> "BoardBuild":
+        return cls(Path(build) / spec, spec, board)
+
+    # inputs
+    @property
+    def hls_source(self) -> Path:
+        return self.spec_root / "hls"
+
+    @property
+    def weightsets(self) -> Path:
+        return self.spec_root / "weightsets"
+
+    # outputs
+    @property
+    def synth_root(self) -> Path:
+        return self.spec_root / "synth" / self.board
+
+    @property
+    def hls(self) -> Path:
+        return self.synth_root / "hls"
+
+    @property
+    def ip_repo(self) -> Path:
+        return self.hls / HLS_PROJECT / HLS_SOLUTION / "impl" / "ip"
+
+    @property
+    def vivado(self) -> Path:
+        return self.synth_root / "vivado"
+
+    @property
+    def overlay(self) -> str:
+        return overlay_name(self.spec)
+
+    @property
+    def bitstream(self) -> Path:
+        return self.vivado / f"{self.overlay}.bit"
+
+    @property
+    def hwh(self) -> Path:
+        return self.vivado / f"{self.overlay}.hwh"
+
+    @property
+    def bundle(self) -> Path:
+        return self.spec_root / f"bundle-{self.board}"
+
+
+def partial(final: Path) -> Path:
+    return final.with_name(final.name + ".partial")
+
+
+def start_partial(final: Path) -> Path:
+    """A fresh, empty staging folder for ``final``."""
+    stage = partial(final)
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    return stage
+
+
+def replace_dir(stage: Path, final: Path) -> None:
+    """Move the finished ``stage`` folder to ``final``, replacing what was there.
+
+    Each rename is atomic; between the two, ``final`` is briefly absent, never half-written.
+    """
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(stage, final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+def read_json(path: Path, if_missing: str) -> dict:
+    """A JSON object from ``path``; one-line errors, ``if_missing`` saying what to do when it is absent."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SemifreddoError(f"{path} not found: {if_missing}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SemifreddoError(f"{path}: damaged, not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise SemifreddoError(f"{path}: damaged, not a JSON object")
+    return data

@@ -1,0 +1,139 @@
+"""Copying a bundle to a board over ssh/scp and installing it where PYNQ users look.
+
+On the board (defaults; every one can be changed):
+
+    /home/xilinx/pynq/overlays/<overlay>/       the whole bundle (.bit + .hwh side by side, driver,
+                                                weight sets, register map, manifest.json)
+    /home/xilinx/jupyter_notebooks/<overlay>/   the notebooks, and ``bundle`` -> the overlay folder
+
+The steps: check the bundle locally against its manifest; upload it with scp into
+``<overlay folder>.incoming``; hash every uploaded file on the board with ``sha256sum`` and compare
+with the manifest; only then swap the folder into place (a rename on the board) and copy the
+notebooks. A failed upload or a checksum mismatch leaves the installed overlay untouched.
+
+Log-in is ssh's own: keys from ssh-agent or ``-i``, host keys from known_hosts. Set up key log-in
+once (``ssh-copy-id xilinx@<board>``) so no password is asked three times.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from semifreddo.deploy.errors import SemifreddoError, ToolMissingError
+
+from .bundle import MANIFEST, compare_checksums, verify_bundle
+
+DEFAULT_USER = "xilinx"
+DEFAULT_OVERLAY_ROOT = "/home/xilinx/pynq/overlays"
+DEFAULT_NOTEBOOK_ROOT = "/home/xilinx/jupyter_notebooks"
+_SAFE_PATH = re.compile(r"/[A-Za-z0-9._+/-]*")
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    user: str
+    port: int
+    ssh_args: tuple[str, ...]   # extra options for both ssh and scp, e.g. ("-i", "key", "-o", "X=Y")
+
+    @property
+    def login(self) -> str:
+        return f"{self.user}@{self.host}"
+
+
+def parse_target(host: str, user: str | None, port: int, ssh_args: str = "") -> Target:
+    """``host`` may carry the user (``xilinx@pynq``); ``ssh_args`` is one string, split like a shell."""
+    if not host:
+        raise SemifreddoError("no board host given (BOARD_HOST=... or --host)")
+    if "@" in host:
+        host_user, host = host.rsplit("@", 1)
+        user = user or host_user
+    if not re.fullmatch(r"[A-Za-z0-9._:-]+", host):
+        raise SemifreddoError(f"board host {host!r} is not a host name or address")
+    if not 0 < port < 65536:
+        raise SemifreddoError(f"port {port} is out of range")
+    try:
+        args = tuple(shlex.split(ssh_args or ""))
+    except ValueError as exc:
+        raise SemifreddoError(f"ssh arguments {ssh_args!r}: {exc}") from None
+    return Target(host, user or DEFAULT_USER, port, args)
+
+
+def remote_dir(path: str, what: str) -> str:
+    """An absolute path on the board, limited to characters that need no quoting anywhere."""
+    if not _SAFE_PATH.fullmatch(path) or "/../" in path + "/" or path.rstrip("/") in ("", "/"):
+        raise SemifreddoError(f"{what} {path!r} must be an absolute path of letters, digits and ._+-/")
+    return path.rstrip("/")
+
+
+def _run(argv: list[str], what: str) -> str:
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if done.returncode != 0:
+        detail = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise SemifreddoError(f"{what} failed: {detail}")
+    return done.stdout
+
+
+def ssh(target: Target, command: str, what: str) -> str:
+    return _run(["ssh", "-p", str(target.port), *target.ssh_args, target.login, command], what)
+
+
+def scp_dir(target: Target, local: Path, remote: str) -> None:
+    _run(["scp", "-q", "-r", "-P", str(target.port), *target.ssh_args, str(local), f"{target.login}:{remote}"],
+         f"copying {local} to {target.host}:{remote}")
+
+
+def parse_sha256sum(output: str) -> dict[str, str]:
+    """``sha256sum`` lines (``<hex>  ./path``) as path -> hex."""
+    found = {}
+    for line in output.splitlines():
+        digest, _, name = line.strip().partition("  ")
+        if digest and name:
+            found[name[2:] if name.startswith("./") else name] = digest
+    return found
+
+
+def require_ssh() -> None:
+    for tool in ("ssh", "scp"):
+        if not shutil.which(tool):
+            raise ToolMissingError(f"{tool} is not on PATH: install the OpenSSH client "
+                                   f"(Debian/Ubuntu: apt-get install openssh-client)")
+
+
+def deploy_bundle(bundle: Path, target: Target, *, overlay_dir: str | None = None,
+                  notebook_dir: str | None = None) -> dict:
+    """Install ``bundle`` on the board; return where it went."""
+    require_ssh()
+    manifest = verify_bundle(bundle)
+    name = manifest["overlay"]
+    dest = remote_dir(overlay_dir or f"{DEFAULT_OVERLAY_ROOT}/{name}", "overlay folder")
+    notebooks = remote_dir(notebook_dir or f"{DEFAULT_NOTEBOOK_ROOT}/{name}", "notebook folder")
+    incoming = f"{dest}.incoming"
+    q = shlex.quote
+
+    ssh(target, f"mkdir -p {q(str(Path(dest).parent))} && rm -rf {q(incoming)}", "preparing the board")
+    scp_dir(target, bundle, incoming)
+    listing = ssh(target, f"cd {q(incoming)} && find . -type f ! -name {q(MANIFEST)} -exec sha256sum {{}} +",
+                  "checking the upload")
+    try:
+        compare_checksums(manifest, parse_sha256sum(listing), f"{target.host}:{incoming}")
+    except SemifreddoError:
+        ssh(target, f"rm -rf {q(incoming)}", "removing the bad upload")
+        raise
+    install = " && ".join([
+        f"rm -rf {q(dest + '.old')}",
+        f"if [ -e {q(dest)} ]; then mv {q(dest)} {q(dest + '.old')}; fi",
+        f"mv {q(incoming)} {q(dest)}",
+        f"rm -rf {q(dest + '.old')}",
+        f"mkdir -p {q(notebooks)}",
+        f"for nb in {q(dest)}/notebooks/*.ipynb; do if [ -f \"$nb\" ]; then cp \"$nb\" {q(notebooks)}/; fi; done",
+        f"ln -sfn {q(dest)} {q(notebooks + '/bundle')}",
+    ])
+    ssh(target, install, "installing on the board")
+    return {"overlay_dir": dest, "notebook_dir": notebooks, "bitstream": manifest.get("bitstream"),
+            "files": len(manifest["files"]) + 1}
