@@ -19,7 +19,7 @@ OUT          := $(BUILD)/$(SPEC_NAME)
 PYTEST_ARGS  ?=
 
 # Debian packages the tool chain needs on a fresh machine (installed by `make setup` when missing).
-DEB_PACKAGES := g++ make tcl openssh-client openssh-server
+DEB_PACKAGES := g++ make tcl openssh-client openssh-server yosys
 
 SETUP_STAMP  := $(VENV)/.semifreddo-setup
 
@@ -32,12 +32,19 @@ help:
 	@echo "  test             run the test suite (pytest, both cores)"
 	@echo "  train            pre-train the frozen core of SPEC=$(SPEC)  -> $(OUT)/core.npz"
 	@echo "  tasks            train every target task of SPEC          -> $(OUT)/weightsets/"
+	@echo "  hls              convert SPEC's frozen core to a Vitis HLS project (hls4ml) -> $(OUT)/hls/"
+	@echo "  csim             C-simulate every weight set of SPEC and check it bit-exact against QKeras"
 	@echo "  bench-accuracy   quality vs frozen fraction for every shipped spec -> bench/results/"
+	@echo "  bench-hls        convert+compile time and C-sim throughput vs plain hls4ml and QKeras"
 	@echo "  boards           list the board table (BOARD=pynq-z2|zcu104|ultra96-v2|emulated)"
 	@echo "  synth            Vitis HLS csim + csynth + IP export for SPEC on BOARD [COSIM=1]"
 	@echo "  bitstream        Vivado block design + bitstream + .hwh for SPEC on BOARD"
 	@echo "  package          deploy bundle for SPEC on BOARD -> $(BUILD)/<spec>/bundle-<board>/"
 	@echo "  deploy           copy BUNDLE to BOARD_HOST over ssh and install it (see board_scripts/README.md)"
+	@echo "  estimate         estimated LUT/FF/DSP/BRAM, latency, power of SPEC's IP and two baselines"
+	@echo "  explore          design-space sweep of SPEC (frozen fraction x bits x format) -> $(OUT)/explore/"
+	@echo "  characterize     re-synthesize the unit blocks with Yosys and rewrite the unit-cost table"
+	@echo "  bench-estimate   area/power ratios of the shipped specs; estimator vs Yosys error and speed"
 	@echo "  clean            remove $(BUILD)/ and bench/results/"
 	@echo "  distclean        clean, and remove the virtualenv too"
 
@@ -46,7 +53,7 @@ help:
 # ---------------------------------------------------------------------------------------------
 setup: $(SETUP_STAMP)
 
-$(SETUP_STAMP): pyproject.toml
+$(SETUP_STAMP): pyproject.toml Makefile
 	@missing="$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs)"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -76,9 +83,27 @@ tasks: $(OUT)/core.npz
 demo: $(SETUP_STAMP)
 	$(MAKE) --no-print-directory tasks SPEC=digits
 	$(SF) weights list digits --build $(BUILD)
+	$(MAKE) --no-print-directory csim SPEC=digits
 
 test: $(SETUP_STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) tests
+
+# --- HLS conversion and C simulation (issue 3) ---
+.PHONY: hls csim bench-hls
+
+$(OUT)/hls/hls_manifest.json: $(OUT)/core.npz
+	$(SF) convert $(SPEC_FILE) --build $(BUILD)
+
+hls: $(OUT)/hls/hls_manifest.json
+
+# Every weight set of the spec through the same compiled library: no recompile between them.
+csim: $(OUT)/hls/hls_manifest.json
+	@set -e; for w in $(OUT)/weightsets/*.npz; do \
+	  $(SF) check $(SPEC_FILE) --weights $$w --build $(BUILD); \
+	done
+
+bench-hls: $(SETUP_STAMP)
+	$(BIN)/python -m semifreddo.hls_project.bench_hls --spec $(SPEC_NAME) --build $(BUILD) --out bench/results
 
 # --- board flow (issue 4) ---
 # Vitis HLS / Vivado need their settings64.sh sourced first; without the tool each target stops at
@@ -111,6 +136,25 @@ deploy: | $(SETUP_STAMP)
 	$(SF) deploy $(BUNDLE) --host "$(BOARD_HOST)" --user $(BOARD_USER) --port $(BOARD_PORT) \
 	  $(if $(OVERLAY_DIR),--overlay-dir $(OVERLAY_DIR)) $(if $(NOTEBOOK_DIR),--notebook-dir $(NOTEBOOK_DIR)) \
 	  --ssh-args="$(SSH_OPTS)"
+
+# --- cost model and design-space exploration (issue 6) ---
+# The unit-cost table is characterized with Debian's Yosys and committed; `make characterize`
+# redoes the calibration (about 5 minutes on 2 cores). See hls_project/estimate/README.md.
+ESTIMATE_TABLE := hls_project/estimate/tables/xc7_yosys.json
+
+.PHONY: estimate explore characterize bench-estimate
+
+estimate: $(OUT)/core.npz
+	$(SF) estimate $(SPEC_FILE) --build $(BUILD)
+
+explore: | $(SETUP_STAMP)
+	$(SF) explore $(SPEC_FILE) --build $(BUILD)
+
+characterize: | $(SETUP_STAMP)
+	$(BIN)/python -m semifreddo.hls_project.estimate.characterize --out $(ESTIMATE_TABLE)
+
+bench-estimate: | $(SETUP_STAMP)
+	$(BIN)/python -m semifreddo.hls_project.estimate.bench --build $(BUILD) --out bench/results
 
 # ---------------------------------------------------------------------------------------------
 # benchmarks (not part of `make test`)

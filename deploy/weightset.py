@@ -180,13 +180,21 @@ def decode_weight_set(raw: bytes, *, source: str = "weight set", path: Path | No
     except SemifreddoError as exc:
         fail(str(exc))
 
-    if expect_core_id is not None and manifest.get("core_id") != expect_core_id:
-        fail(f"made for frozen core {manifest.get('core_id')}, but this core is {expect_core_id}; "
-             "train a weight set for this core with `semifreddo train-task`")
-    if expect_regmap is not None and regmap.id != expect_regmap.id:
-        fail(f"made for register map {regmap.id}, but the hardware uses {expect_regmap.id}; "
-             "it belongs to another model spec or an older conversion")
-    return WeightSet(path=path, manifest=manifest, words=words.astype(np.uint32), regmap=regmap)
+    ws = WeightSet(path=path, manifest=manifest, words=words.astype(np.uint32), regmap=regmap)
+    return check_compatible(ws, expect_core_id, expect_regmap, source)
+
+
+def check_compatible(ws: WeightSet, core_id: str | None, regmap: RegisterMap | None,
+                     source: str | None = None) -> WeightSet:
+    """Refuse a weight set made for another frozen core or another register map."""
+    where = source or (str(ws.path) if ws.path else "weight set")
+    if core_id is not None and ws.core_id != core_id:
+        raise WeightSetError(f"{where}: made for frozen core {ws.core_id}, but this core is {core_id}; "
+                             "train a weight set for this core with `semifreddo train-task`")
+    if regmap is not None and ws.regmap_id != regmap.id:
+        raise WeightSetError(f"{where}: made for register map {ws.regmap_id}, but the hardware uses {regmap.id}; "
+                             "it belongs to another model spec or an older conversion")
+    return ws
 
 
 def describe(ws: WeightSet) -> str:

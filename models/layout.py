@@ -82,11 +82,17 @@ def register_map(spec: Spec) -> RegisterMap:
     """The register map for ``spec`` (the word layout of its configurable parameters)."""
     fields = [Field(t.name, t.shape, t.fmt.bits, t.fmt.signed, t.fmt.frac, t.lo, t.hi,
                     meta={"layer": t.layer, "weight": t.weight}) for t in configurable_tensors(spec)]
-    return build_register_map(fields, (spec.repeat_min, spec.repeat_max),
-                              io={"spec": spec.name, "input_shape": list(spec.input_shape),
-                                  "input_bits": spec.input_bits, "head": spec.head_type,
-                                  "outputs": spec.head_outputs, "output_format": [
-                                      spec.head_output.bits, spec.head_output.integer]})
+    return build_register_map(fields, (spec.repeat_min, spec.repeat_max), io=stream_io(spec))
+
+
+def stream_io(spec: Spec) -> dict:
+    """What the IP's AXI streams carry (see semifreddo.deploy.streams): shapes, widths, beat counts."""
+    h, w, _ = spec.input_shape
+    out_shape = [spec.head_outputs] if spec.head_type == "classify" else [h, w, spec.head_outputs]
+    return {"spec": spec.name, "input_shape": list(spec.input_shape), "input_bits": spec.input_bits,
+            "input_beats": h * w, "head": spec.head_type, "output_shape": out_shape,
+            "output_bits": spec.head_output.bits, "output_frac": spec.head_output.frac,
+            "output_beats": int(np.prod(out_shape))}
 
 
 # --------------------------------------------------------------------------------------------

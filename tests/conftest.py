@@ -84,3 +84,26 @@ def fresh_build(tiny_build, tmp_path):
         return tmp_path / "build"
 
     return get
+
+
+@pytest.fixture(scope="session")
+def converted_build(tiny_build, tmp_path_factory):
+    """A build folder per spec with the tiny core converted to HLS and its C simulation compiled."""
+    import shutil
+
+    done = {}
+
+    def get(spec_name: str) -> Path:
+        if spec_name not in done:
+            from semifreddo.hls_project.convert import convert
+            from semifreddo.hls_project.csim import build_library
+            from semifreddo.models.spec import load_spec
+
+            root = tmp_path_factory.mktemp(f"converted-{spec_name}")
+            shutil.copytree(tiny_build(spec_name) / spec_name, root / spec_name)
+            result = convert(load_spec(spec_name), root)
+            build_library(result.hls_dir)
+            done[spec_name] = root
+        return done[spec_name]
+
+    return get

@@ -1,0 +1,171 @@
+"""``make bench-hls``: conversion and C simulation, against plain hls4ml and QKeras, in one run.
+
+For one spec's network, measured here and now (no stored figures):
+
+* convert + compile: the Semifreddo backend (``semifreddo convert`` and its C simulation library)
+  against plain hls4ml's Vitis backend converting the same QKeras model with every weight a
+  constant (``convert_from_keras_model`` + ``compile()``). hls4ml compiles with ``-O3``; ours
+  uses ``-O1`` by default, so the Semifreddo project is also timed at ``-O3`` for a like-for-like
+  figure.
+* throughput (inputs per second): our C simulation (one start of the IP per batch), plain hls4ml's
+  ``predict`` (one library call per input), and QKeras on the CPU (eager batches).
+
+All three must agree bit for bit on the inputs used, or the benchmark stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def _ensure_core(spec, build: Path) -> None:
+    from semifreddo.models.artifacts import BuildPaths
+    from semifreddo.models.training import train_core
+
+    if not BuildPaths.for_spec(spec, build).core.exists():
+        print(f"no trained core under {build}; training a quick one (timing does not depend on quality)")
+        train_core(spec, build, epochs=2, subset=256, progress=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m semifreddo.hls_project.bench_hls", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spec", default="digits")
+    parser.add_argument("--build", type=Path, default=Path("build"),
+                        help="build folder holding the trained core (default: build)")
+    parser.add_argument("--inputs", type=int, default=500, help="held-out inputs for throughput (default 500)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    import hls4ml
+
+    from semifreddo.deploy.weightset import read_weight_set
+    from semifreddo.models.artifacts import BuildPaths
+    from semifreddo.models.builder import set_repeat
+    from semifreddo.models.spec import load_spec
+    from semifreddo.models.training import load_reference_model, predict
+
+    from . import csim as csim_module
+    from .check import held_out_inputs
+    from .convert import conversion_model, convert
+    from .extension_layers import enable_on_backend
+    from .precision import hls_config
+
+    spec = load_spec(args.spec)
+    _ensure_core(spec, args.build)
+    paths = BuildPaths.for_spec(spec, args.build)
+    scratch = args.build / "bench-hls" / spec.name
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    bench_build = scratch / "semifreddo"
+    shutil.copytree(paths.root, bench_build / spec.name, ignore=shutil.ignore_patterns("hls*", "bundle*", "synth"))
+
+    # ---- convert + compile ------------------------------------------------------------------
+    print(f"[1/4] Semifreddo backend: convert {spec.name} and compile its C simulation (-O1)")
+    ours, t_convert = _timed(lambda: convert(spec, bench_build))
+    _, t_compile = _timed(lambda: csim_module.build_library(ours.hls_dir))
+
+    print("[2/4] the same project compiled at -O3 (hls4ml's optimisation level)")
+    o3_dir = scratch / "semifreddo-O3"
+    shutil.copytree(ours.hls_dir, o3_dir, ignore=shutil.ignore_patterns("csim"))
+    saved = csim_module.OPT_FLAGS
+    csim_module.OPT_FLAGS = saved.replace("-O1", "-O3")
+    try:
+        _, t_compile_o3 = _timed(lambda: csim_module.build_library(o3_dir))
+    finally:
+        csim_module.OPT_FLAGS = saved
+
+    print("[3/4] plain hls4ml (Vitis backend, every weight constant): convert and compile")
+    vitis = hls4ml.backends.get_backend("Vitis")
+    enable_on_backend(vitis)
+    model, _ = conversion_model(spec, bench_build)
+    set_repeat(model, spec, spec.repeat_default)
+    config = hls_config(spec, [layer.name for layer in model.layers])
+    chatter = io.StringIO()
+    with contextlib.redirect_stdout(chatter):
+        plain, t_plain_convert = _timed(lambda: hls4ml.converters.convert_from_keras_model(
+            model, output_dir=str(scratch / "plain-hls4ml"), project_name="myproject", backend="Vitis",
+            io_type="io_stream", hls_config=config, part="xc7z020clg400-1", clock_period=10))
+        _, t_plain_compile = _timed(plain.compile)
+
+    # ---- throughput ---------------------------------------------------------------------------
+    print(f"[4/4] throughput on {args.inputs} held-out inputs")
+    ws = read_weight_set(BuildPaths.for_spec(spec, bench_build).weightset(spec.source))
+    x = held_out_inputs(spec, spec.source, args.inputs)
+    sim = csim_module.CSim(ours.hls_dir)
+    sim.run(x[:4], ws, spec.repeat_default)                     # warm up (commit, page-in)
+    y_ours, t_ours = _timed(lambda: sim.run(x, ws, spec.repeat_default))
+    with contextlib.redirect_stdout(chatter):
+        y_plain, t_plain = _timed(lambda: plain.predict(np.ascontiguousarray(x, dtype=np.float32)))
+    reference = load_reference_model(spec, bench_build, ws)
+    set_repeat(reference, spec, spec.repeat_default)
+    predict(reference, x[:4])
+    y_keras, t_keras = _timed(lambda: predict(reference, x))
+    y_plain = np.asarray(y_plain).reshape(y_keras.shape)
+    for name, y in (("Semifreddo C simulation", y_ours), ("plain hls4ml", y_plain)):
+        mismatches = int(np.count_nonzero(y != y_keras))
+        if mismatches:
+            print(f"error: {name} differs from QKeras on {mismatches} outputs; the timings would compare "
+                  "different computations", file=sys.stderr)
+            return 1
+
+    ours_total = t_convert + t_compile
+    plain_total = t_plain_convert + t_plain_compile
+    rows = {
+        "spec": spec.name,
+        "convert_s": {"semifreddo": t_convert, "plain_hls4ml": t_plain_convert},
+        "compile_s": {"semifreddo_O1": t_compile, "semifreddo_O3": t_compile_o3, "plain_hls4ml_O3": t_plain_compile},
+        "convert_compile_ratio": ours_total / plain_total,
+        "convert_compile_ratio_O3": (t_convert + t_compile_o3) / plain_total,
+        "throughput_inputs_per_s": {"semifreddo_csim": len(x) / t_ours, "plain_hls4ml_csim": len(x) / t_plain,
+                                    "qkeras_cpu": len(x) / t_keras},
+        "inputs": len(x),
+        "bit_exact": True,
+    }
+    tp = rows["throughput_inputs_per_s"]
+    lines = [
+        f"# bench-hls: spec {spec.name}, measured {time.strftime('%Y-%m-%d %H:%M')}",
+        "",
+        "| | Semifreddo backend | plain hls4ml (all constants) | ratio |",
+        "|---|---|---|---|",
+        f"| convert | {t_convert:.1f} s | {t_plain_convert:.1f} s | {t_convert / t_plain_convert:.2f}x |",
+        f"| compile (ours -O1, hls4ml -O3) | {t_compile:.1f} s | {t_plain_compile:.1f} s | "
+        f"{t_compile / t_plain_compile:.2f}x |",
+        f"| compile, both -O3 | {t_compile_o3:.1f} s | {t_plain_compile:.1f} s | {t_compile_o3 / t_plain_compile:.2f}x |",
+        f"| **convert + compile** | {ours_total:.1f} s | {plain_total:.1f} s | **{rows['convert_compile_ratio']:.2f}x** "
+        f"(goal <= 1.2x; {rows['convert_compile_ratio_O3']:.2f}x at -O3) |",
+        f"| C-sim throughput | {tp['semifreddo_csim']:.0f} inputs/s | {tp['plain_hls4ml_csim']:.0f} inputs/s | "
+        f"{tp['semifreddo_csim'] / tp['plain_hls4ml_csim']:.2f}x |",
+        f"| QKeras CPU throughput | {tp['qkeras_cpu']:.0f} inputs/s | | C-sim / QKeras "
+        f"{tp['semifreddo_csim'] / tp['qkeras_cpu']:.3f}x |",
+        "",
+        f"All three produced identical outputs on the {len(x)} inputs. Ratios are Semifreddo / baseline "
+        "(time: lower is better; throughput: higher is better).",
+    ]
+    report = "\n".join(lines) + "\n"
+    print(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"hls-{spec.name}.md").write_text(report)
+    (args.out / f"hls-{spec.name}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""``semifreddo convert``: a trained frozen core -> a Vitis HLS project, through hls4ml.
+
+The project is written to ``BUILD/<spec>/hls/`` (layout in hls_project/README.md), together with
+``BUILD/<spec>/regmap.json``. It is generated in a staging folder and swapped into place, so an
+interrupted conversion never leaves a half-written project behind.
+
+The QKeras model handed to hls4ml is the spec's network with every repetition of the last block
+laid out (``shared_repeats=False``), the frozen core's codes loaded, and, when it exists, the
+source task's weight set loaded too: the configurable values are real, which is what lets the
+tests prove none of them leaks into the generated code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.fileio import atomic_write_text
+from semifreddo.deploy.streams import input_codes, pack_pixels
+from semifreddo.deploy.weightset import read_weight_set
+from semifreddo.models.artifacts import BuildPaths, load_core
+from semifreddo.models.builder import build_model, set_repeat
+from semifreddo.models.layout import apply_codes, configurable_tensors, frozen_tensors, register_map
+from semifreddo.models.spec import Spec
+
+from .precision import hls_config
+from .project import TOP
+
+DEFAULT_PART = "xc7z020clg400-1"    # PYNQ-Z2's part; `make synth BOARD=...` sets the real one
+DEFAULT_CLOCK_NS = 10
+TB_FRAMES = 4
+
+
+@dataclass
+class Conversion:
+    hls_dir: Path
+    regmap_path: Path
+    core_id: str
+    regmap_id: str
+    seconds: float
+    hls_model: object = None
+
+
+def conversion_model(spec: Spec, build, with_weights: bool = True):
+    """The QKeras model that hls4ml converts (every repetition of the last block laid out)."""
+    paths = BuildPaths.for_spec(spec, build)
+    core = load_core(paths.core, spec)
+    model = build_model(spec, shared_repeats=False, repeat=spec.repeat_max)
+    apply_codes(model, frozen_tensors(spec), core.codes)
+    source = paths.weightset(spec.source)
+    if with_weights and source.exists():
+        apply_codes(model, configurable_tensors(spec), read_weight_set(source, expect_core_id=core.core_id).codes())
+    return model, core
+
+
+def _info(spec: Spec, core_id: str) -> dict:
+    rmap = register_map(spec)
+    fields_by_layer: dict[str, dict[str, str]] = {}
+    for f in rmap.fields:
+        if f.meta["weight"] != "swap":
+            fields_by_layer.setdefault(f.meta["layer"], {})[f.meta["weight"]] = f.name
+    return {"spec": spec.name, "core_id": core_id, "regmap": rmap.to_json(), "io": rmap.io,
+            "fields_by_layer": fields_by_layer}
+
+
+def convert(spec: Spec, build=None, *, part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CLOCK_NS,
+            trace: bool = False, log=None) -> Conversion:
+    """Convert the spec's trained frozen core into an HLS project (see the module docstring)."""
+    import hls4ml
+
+    from .backend import BACKEND_NAME
+    from .extension_layers import register_keras_handlers
+
+    register_keras_handlers()
+    start = time.perf_counter()
+    paths = BuildPaths.for_spec(spec, build)
+    model, core = conversion_model(spec, build)
+    config = hls_config(spec, [layer.name for layer in model.layers], trace=trace)
+    config["Model"]["Semifreddo"] = _info(spec, core.core_id)
+
+    target = paths.root / "hls-trace" if trace else paths.hls
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter):
+            hls_model = hls4ml.converters.convert_from_keras_model(
+                model, output_dir=str(staging), project_name=TOP, backend=BACKEND_NAME, io_type="io_stream",
+                hls_config=config, part=part, clock_period=clock_ns)
+            hls_model.config.trace_output = trace
+            hls_model.write()
+        _write_tb_data(spec, build, staging, core.core_id)
+        (staging / "convert.log").write_text(chatter.getvalue())
+    except Exception:
+        if log:
+            log.write(chatter.getvalue())
+        raise
+    _swap_into_place(staging, target)
+    rmap_json = config["Model"]["Semifreddo"]["regmap"]
+    if not trace:
+        atomic_write_text(paths.regmap, json.dumps(rmap_json, indent=1) + "\n")
+    return Conversion(target, paths.regmap, core.core_id, rmap_json["id"], time.perf_counter() - start,
+                      hls_model)
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        # Keep the compiled C simulation libraries: they are named by a hash of the sources, so an
+        # unchanged project reuses its library and a changed one gets a new one.
+        if (target / "csim").is_dir():
+            (target / "csim").rename(staging / "csim")
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_tb_data(spec: Spec, build, hls_dir: Path, core_id: str) -> None:
+    """Test-bench data: a weight set, a few held-out inputs, and the QKeras model's output codes."""
+    from semifreddo.models.datasets import load_task
+    from semifreddo.models.training import load_reference_model, predict
+
+    paths = BuildPaths.for_spec(spec, build)
+    source = paths.weightset(spec.source)
+    if not source.exists():
+        return
+    ws = read_weight_set(source, expect_core_id=core_id)
+    rmap = register_map(spec)
+    images = load_task(spec, spec.source).x_test[:TB_FRAMES]
+    model = load_reference_model(spec, build, ws)
+    set_repeat(model, spec, spec.repeat_default)
+    expected = predict(model, images).reshape(-1).astype(np.float64) * 2.0 ** spec.head_output.frac
+    tb = hls_dir / "tb_data"
+    tb.mkdir(exist_ok=True)
+    (tb / "bank.txt").write_text("\n".join(str(int(w)) for w in ws.words) + "\n")
+    (tb / "settings.txt").write_text(f"{spec.repeat_default}\n{len(images)}\n")
+    (tb / "inputs.txt").write_text("\n".join(str(int(w)) for w in pack_pixels(input_codes(images, rmap.io), rmap.io))
+                                   + "\n")
+    (tb / "expected.txt").write_text("\n".join(str(int(round(v))) for v in expected) + "\n")
+
+
+def load_manifest(hls_dir: Path, spec: Spec | None = None) -> dict:
+    path = Path(hls_dir) / "hls_manifest.json"
+    if not path.exists():
+        name = spec.name if spec else "SPEC"
+        raise SemifreddoError(f"{hls_dir}: no HLS project yet; run `semifreddo convert {name}` first")
+    return json.loads(path.read_text())

@@ -1,0 +1,207 @@
+"""C simulation: the generated HLS project compiled by g++ and driven through its C ABI.
+
+The library is built once per project content: its file name carries a hash of every source,
+header and compiler flag, so a new weight set or repeat count (which only change register values)
+reuses it, and only a re-conversion that changes the C++ builds again. ``csim/builds.json``
+counts the builds.
+
+:class:`CSim` is the Python API. ``start()`` is one start of the IP, exactly as the board driver
+sees it (shadow bank words, commit sequence number, repeat, frames, AXI-Stream beats);
+``run()`` is the convenient form: images and a weight set in, outputs out, shaped and scaled like
+the QKeras model's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from semifreddo.deploy.errors import SemifreddoError, ToolMissingError
+from semifreddo.deploy.fileio import atomic_write_text
+from semifreddo.deploy.regmap import RegisterMap, load_register_map
+from semifreddo.deploy.streams import input_codes, output_values, pack_pixels
+from semifreddo.deploy.weightset import WeightSet, check_compatible, read_weight_set
+
+from .project import CFLAGS, project_files
+
+COMPILER = os.environ.get("CXX", "g++")
+# -O1 compiles the fully unrolled layer templates several times faster than -O3, and C simulation
+# speed is dominated by the per-pixel stream traffic either way (see `make bench-hls`).
+# -fno-gnu-unique (as hls4ml's own build_lib.sh uses): static variables inside hls4ml's templates
+# (line buffers) would otherwise be GNU-unique symbols, shared by every library in the process that
+# instantiates a template of the same name, e.g. the C simulations of two specs.
+OPT_FLAGS = "-O1 -fPIC -fno-gnu-unique"
+ABI_VERSION = 1
+
+_lock = threading.Lock()
+_sequences: dict[str, int] = {}       # library path -> last commit sequence number used in this process
+
+
+def library_key(hls_dir: Path) -> str:
+    digest = hashlib.sha256(f"{COMPILER} {OPT_FLAGS} {CFLAGS}".encode())
+    for path in project_files(hls_dir):
+        digest.update(str(path.relative_to(hls_dir)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _compile(hls_dir: Path, command: list[str], what: str) -> None:
+    log = hls_dir / "csim" / "compile.log"
+    proc = subprocess.run(command, cwd=hls_dir, capture_output=True, text=True)
+    with open(log, "a") as handle:
+        handle.write(" ".join(command) + "\n" + proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise SemifreddoError(f"{what} failed to compile; see {log}")
+
+
+def _top_object(hls_dir: Path, key: str) -> Path:
+    """The IP's C++ compiled once; the simulation library and the test bench both link it."""
+    obj = hls_dir / "csim" / f"semifreddo_top-{key}.o"
+    if not obj.exists():
+        tmp = obj.with_suffix(f".{os.getpid()}.tmp.o")
+        _compile(hls_dir, [COMPILER, "-c", *OPT_FLAGS.split(), *CFLAGS.split(), "firmware/semifreddo_top.cpp",
+                           "-o", str(tmp.relative_to(hls_dir))], "the IP's C++")
+        os.replace(tmp, obj)
+    return obj
+
+
+def build_library(hls_dir: Path) -> Path:
+    """Compile the project's C simulation library unless an identical one exists; return its path."""
+    hls_dir = Path(hls_dir)
+    if not (hls_dir / "semifreddo_bridge.cpp").exists():
+        raise SemifreddoError(f"{hls_dir}: not a converted HLS project (run `semifreddo convert`)")
+    if shutil.which(COMPILER) is None:
+        raise ToolMissingError(f"C++ compiler {COMPILER!r} not found; install g++ (apt-get install g++)")
+    csim_dir = hls_dir / "csim"
+    key = library_key(hls_dir)
+    lib = csim_dir / f"libsemifreddo-{key}.so"
+    with _lock:
+        if lib.exists():
+            return lib
+        csim_dir.mkdir(exist_ok=True)
+        obj = _top_object(hls_dir, key)
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+        _compile(hls_dir, [COMPILER, *OPT_FLAGS.split(), "-shared", *CFLAGS.split(), "semifreddo_bridge.cpp",
+                           str(obj.relative_to(hls_dir)), "-o", str(tmp.relative_to(hls_dir))],
+                 "the C simulation library")
+        os.replace(tmp, lib)
+        for stale in [*csim_dir.glob("libsemifreddo-*.so"), *csim_dir.glob("semifreddo_top-*.o")]:
+            if key not in stale.name:
+                stale.unlink()       # a process that still has it loaded keeps its mapping
+        builds = csim_dir / "builds.json"
+        record = json.loads(builds.read_text()) if builds.exists() else {"builds": 0, "libraries": []}
+        record["builds"] += 1
+        record["libraries"].append(lib.name)
+        atomic_write_text(builds, json.dumps(record, indent=1) + "\n")
+        return lib
+
+
+def run_testbench(hls_dir: Path) -> subprocess.CompletedProcess:
+    """Build and run the Vitis HLS C test bench (tb/) with g++, against the project's tb_data/."""
+    hls_dir = Path(hls_dir)
+    build_library(hls_dir)
+    obj = _top_object(hls_dir, library_key(hls_dir))
+    exe = hls_dir / "csim" / "semifreddo_tb"
+    _compile(hls_dir, [COMPILER, "-O1", *CFLAGS.split(), "tb/semifreddo_tb.cpp", str(obj.relative_to(hls_dir)),
+                       "-o", str(exe.relative_to(hls_dir))], "the C test bench")
+    return subprocess.run([str(exe)], cwd=hls_dir, capture_output=True, text=True)
+
+
+def build_count(hls_dir: Path) -> int:
+    path = Path(hls_dir) / "csim" / "builds.json"
+    return json.loads(path.read_text())["builds"] if path.exists() else 0
+
+
+class CSim:
+    """The compiled IP. ``CSim(hls_dir)`` builds the library if needed and loads it."""
+
+    def __init__(self, hls_dir: str | os.PathLike):
+        self.hls_dir = Path(hls_dir)
+        manifest_path = self.hls_dir / "hls_manifest.json"
+        if not manifest_path.exists():
+            raise SemifreddoError(f"{self.hls_dir}: no HLS project; run `semifreddo convert` first")
+        self.manifest = json.loads(manifest_path.read_text())
+        self.regmap: RegisterMap = load_register_map(self.hls_dir / "regmap.json")
+        self.core_id: str = self.manifest["core_id"]
+        self.library = build_library(self.hls_dir)
+        self._lib = ctypes.CDLL(str(self.library))
+        self._lib.sf_start.restype = ctypes.c_int
+        self._lib.sf_start.argtypes = [
+            np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS"), ctypes.c_uint32, ctypes.c_uint32,
+            ctypes.c_uint32, np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS"), ctypes.c_uint32,
+            np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS"), ctypes.c_uint32,
+            np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")]
+        if self._lib.sf_abi_version() != ABI_VERSION or self._lib.sf_bank_words() != self.regmap.n_words:
+            raise SemifreddoError(f"{self.library}: library does not match the project's register map; "
+                                  "re-run `semifreddo convert`")
+
+    @property
+    def io(self) -> dict:
+        return self.regmap.io
+
+    def start(self, bank: np.ndarray, commit: int, repeat: int, n_frames: int,
+              in_beats: np.ndarray) -> tuple[np.ndarray, dict]:
+        """One start of the IP. Returns the output beats and the status registers."""
+        bank = np.ascontiguousarray(bank, dtype=np.uint32)
+        if bank.shape != (self.regmap.n_words,):
+            raise SemifreddoError(f"bank has {bank.size} words, the register map {self.regmap.n_words}")
+        in_beats = np.ascontiguousarray(in_beats, dtype=np.uint32)
+        n_out = n_frames * int(self.io["output_beats"])
+        out = np.zeros(max(n_out, 1), dtype=np.int32)
+        status = np.zeros(3, dtype=np.uint32)
+        with _lock:
+            code = self._lib.sf_start(bank, commit & 0xFFFFFFFF, repeat, n_frames, in_beats, in_beats.size, out, n_out,
+                                      status)
+        if code != 0:
+            problem = {-1: "input beats were left unread", -2: "the number of output beats was wrong",
+                       -3: "TLAST was not on the last output beat"}.get(code, f"error {code}")
+            raise SemifreddoError(f"C simulation: {problem}")
+        return out[:n_out], {"active_seq": int(status[0]), "core_id": int(status[1]), "regmap_id": int(status[2])}
+
+    def trace(self, image, weights: WeightSet | str | os.PathLike, repeat: int | None = None) -> dict:
+        """Every traced layer's output for one image (needs a project converted with tracing)."""
+        layers = self.manifest.get("trace")
+        if not layers:
+            raise SemifreddoError(f"{self.hls_dir}: converted without tracing; use `semifreddo check --layers`")
+        buffers = {name: np.zeros(size, dtype=np.float64) for name, size in layers.items()}
+        self._lib.sf_trace_buffer.argtypes = [ctypes.c_char_p, np.ctypeslib.ndpointer(np.float64)]
+        for name, buffer in buffers.items():
+            self._lib.sf_trace_buffer(name.encode(), buffer)
+        self.run(np.asarray(image)[None] if np.asarray(image).ndim == 3 else image[:1], weights, repeat)
+        return buffers
+
+    def check_weights(self, weights: WeightSet | str | os.PathLike) -> WeightSet:
+        if not isinstance(weights, WeightSet):
+            return read_weight_set(weights, expect_core_id=self.core_id, expect_regmap=self.regmap)
+        return check_compatible(weights, self.core_id, self.regmap)
+
+    def run(self, images, weights: WeightSet | str | os.PathLike, repeat: int | None = None,
+            batch: int = 4096) -> np.ndarray:
+        """Outputs for ``images`` with ``weights`` committed, shaped and scaled like the QKeras model's."""
+        ws = self.check_weights(weights)
+        lo, hi = self.regmap.repeat_range
+        repeat = lo if repeat is None else int(repeat)
+        if not lo <= repeat <= hi:
+            raise SemifreddoError(f"repeat {repeat} is outside this IP's range {lo}..{hi}")
+        codes = input_codes(images, self.io)
+        key = str(self.library)
+        outputs = []
+        for first in range(0, len(codes), batch):
+            chunk = codes[first:first + batch]
+            with _lock:
+                _sequences[key] = _sequences.get(key, 0) % 0xFFFFFFF0 + 1
+                seq = _sequences[key]
+            beats, status = self.start(ws.words, seq, repeat, len(chunk), pack_pixels(chunk, self.io))
+            if status["active_seq"] != seq:
+                raise SemifreddoError("C simulation: the commit did not take effect")
+            outputs.append(output_values(beats, len(chunk), self.io))
+        return np.concatenate(outputs) if outputs else output_values(np.zeros(0, np.int32), 0, self.io)
+

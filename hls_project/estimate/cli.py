@@ -1,0 +1,140 @@
+"""The ``estimate`` and ``explore`` commands (registered into ``semifreddo`` by models/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.models.cli import add_build_argument, add_progress_argument, add_spec_argument, quiet_tensorflow
+
+
+def _list(kind, name: str, lo: float, hi: float):
+    """An argparse type for a comma-separated list of numbers in [lo, hi]."""
+    def parse(text: str):
+        try:
+            values = [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name}: expected comma-separated numbers, got {text!r}") from None
+        bad = [v for v in values if not lo <= v <= hi]
+        if not values or bad:
+            raise argparse.ArgumentTypeError(f"{name}: every value must lie in [{lo:g}, {hi:g}], got {text!r}")
+        return values
+    return parse
+
+
+def _formats(text: str):
+    from .explore import FORMATS
+
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in FORMATS]
+    if not values or bad:
+        raise argparse.ArgumentTypeError(f"unknown frozen format(s) {', '.join(bad) or repr(text)}; "
+                                         f"choose from {', '.join(FORMATS)}")
+    return values
+
+
+def cmd_estimate(args) -> int:
+    from semifreddo.models.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if args.clock <= 0:
+        raise SemifreddoError(f"--clock must be a positive frequency in MHz, got {args.clock:g}")
+    quiet_tensorflow()
+    from semifreddo.models.artifacts import BuildPaths, load_core
+
+    from .costs import UnitCosts
+    from .estimator import estimate
+    from .report import text_report, write_outputs
+
+    costs = UnitCosts.load(args.table)
+    codes = core_id = None
+    if spec.frozen_width:
+        core = load_core(BuildPaths.for_spec(spec, args.build).core, spec)
+        codes, core_id = core.codes, core.core_id
+    est = estimate(spec, codes, costs, dsp=args.dsp, clock_mhz=args.clock, core_id=core_id)
+    print(text_report(est, layers=not args.brief))
+    out = Path(args.out) if args.out else BuildPaths.for_spec(spec, args.build).root / "estimate"
+    paths = write_outputs(est, out)
+    print(f"\nwrote {paths['txt']}, {paths['json'].name}, {paths['png'].name}")
+    return 0
+
+
+def cmd_explore(args) -> int:
+    from semifreddo.models.spec import load_spec
+
+    base = load_spec(args.spec)
+    quiet_tensorflow()
+    from .explore import explore, grid
+
+    task = args.task or base.targets[0].task
+    base.target(task)                                  # refuses a task the spec does not have
+    if args.epochs < 1:
+        raise SemifreddoError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.workers is not None and args.workers < 1:
+        raise SemifreddoError(f"--workers must be at least 1, got {args.workers}")
+    points = grid(args.spec, base, args.fractions, args.weight_bits, args.act_bits or [base.activations.bits],
+                  args.formats, task, args.epochs, args.subset or 0)
+    out = Path(args.out) if args.out else Path(args.build) / base.name / "explore"
+    build = out / "points"
+    result = explore(points, out, build, scheduler=args.scheduler, workers=args.workers, progress=args.progress)
+    ok = [r for r in result.rows if r.get("status") == "ok"]
+    invalid = [r for r in result.rows if str(r.get("status", "")).startswith("invalid")]
+    print(f"{len(points)} points: {result.computed} computed, {result.reused} already in {result.csv}")
+    print(f"{'name':<34} {'frozen':>7} {'quality':>9} {'LUT (est.)':>11} {'area (est.)':>12} {'vs general':>10}")
+    for row in sorted(ok, key=lambda r: float(r["area"])):
+        print(f"{row['name']:<34} {float(row['frozen_fraction']):>7.1%} {float(row['quality']):>9.4f} "
+              f"{float(row['lut']):>11,.0f} {float(row['area']):>12,.0f} {float(row['area_vs_general']):>9.1f}x")
+    for row in invalid:
+        print(f"skipped {row['fraction']}/{row['weight_bits']}/{row['act_bits']}/{row['format']}: {row['status']}")
+    print(f"wrote {result.csv} and {result.png} (areas are ESTIMATES from the unit-cost table)")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "estimate", help="estimate area, latency and power of the IP and two baselines",
+        description="Estimate LUT, FF, DSP, BRAM, latency/throughput and power of the SemifreddoNet IP (from the "
+                    "trained frozen codes: zeros and few-digit constants are cheap), of its fully configurable "
+                    "twin, and of a general-purpose accelerator at the same throughput; print per-layer tables "
+                    "and ratios and write BUILD/<spec>/estimate/estimate.{txt,json,png}. Every figure is an "
+                    "estimate priced by the Yosys-characterized unit-cost table (make characterize).")
+    add_spec_argument(p)
+    add_build_argument(p)
+    p.add_argument("--dsp", action="store_true", help="put configurable multipliers in DSP48E1s instead of LUTs")
+    p.add_argument("--clock", type=float, default=100.0, metavar="MHZ",
+                   help="clock for throughput and power (default 100)")
+    p.add_argument("--table", metavar="FILE", help="unit-cost table (default: the one shipped in the package)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: BUILD/<spec>/estimate)")
+    p.add_argument("--brief", action="store_true", help="print only the totals and ratios")
+    p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser(
+        "explore", help="sweep frozen fraction x bit widths x frozen format (short training runs)",
+        description="Design-space exploration: for every combination of frozen fraction, weight bits, "
+                    "activation bits and frozen-weight format, pre-train the core and one target task for a few "
+                    "epochs and estimate the IP. Writes explore.csv and a Pareto plot explore.png; running the "
+                    "same command again skips the points the CSV already holds. Points run in parallel through "
+                    "Dask distributed: a local cluster on this machine's cores, or the cluster at --scheduler "
+                    "(its workers need this package installed).")
+    add_spec_argument(p)
+    add_build_argument(p)
+    p.add_argument("--fractions", type=_list(float, "--fractions", 0.0, 0.99), default=[0.5, 0.75, 0.9],
+                   metavar="F,F,...", help="frozen fractions, 0 = no frozen core (default 0.5,0.75,0.9)")
+    p.add_argument("--weight-bits", type=_list(int, "--weight-bits", 2, 16), default=[4, 6, 8], metavar="B,B,...",
+                   help="bits of the configurable weights and of fixed-point frozen weights (default 4,6,8)")
+    p.add_argument("--act-bits", type=_list(int, "--act-bits", 2, 16), metavar="B,B,...",
+                   help="activation bits (default: the spec's)")
+    p.add_argument("--formats", type=_formats, default=["fixed", "po2-1", "po2-2"], metavar="F,F,...",
+                   help="frozen-weight formats: fixed (b-bit), po2-1 and po2-2 (sums of 1 or 2 powers of two); "
+                        "default all three")
+    p.add_argument("--task", metavar="NAME", help="target task whose quality is reported (default: the spec's first)")
+    p.add_argument("--epochs", type=int, default=5, metavar="N",
+                   help="training epochs per point, core and task (default 5)")
+    p.add_argument("--subset", type=int, metavar="N", help="use at most N training and N test samples")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: BUILD/<spec>/explore)")
+    p.add_argument("--workers", type=int, metavar="N", help="local Dask workers (default: one per core)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 "
+                                                          "(default: a local cluster)")
+    add_progress_argument(p)
+    p.set_defaults(func=cmd_explore)

@@ -1,0 +1,122 @@
+"""Printing and plotting an :class:`~.estimator.Estimate`: per-layer tables, totals, ratios, a bar chart.
+
+Every output carries the estimate label (which table, which multiplier policy, the area and
+power models), so no number leaves this module looking like a synthesis result.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from semifreddo.deploy.fileio import atomic_write_bytes, atomic_write_text
+
+from .estimator import DESIGNS, TITLES, Design, Estimate
+
+METRICS = (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram18", "BRAM18"), ("area", "area"),
+           ("power_mw", "power mW"))
+
+
+def _layer_table(design: Design) -> list[str]:
+    lines = [f"{'layer':<20} {'LUT':>8} {'FF':>8} {'DSP':>5} {'BRAM18':>6} {'pJ/cyc':>8} {'lat':>5}  what"]
+    for layer in design.layers:
+        r = layer.resources.rounded()
+        lines.append(f"{layer.name:<20} {r['lut']:>8} {r['ff']:>8} {r['dsp']:>5} {r['bram18']:>6} "
+                     f"{layer.pj_per_cycle:>8.2f} {layer.latency:>5}  {layer.note}")
+    t = design.total.rounded()
+    lines.append(f"{'total':<20} {t['lut']:>8} {t['ff']:>8} {t['dsp']:>5} {t['bram18']:>6} "
+                 f"{sum(layer.pj_per_cycle for layer in design.layers):>8.2f}")
+    return lines
+
+
+def summary_rows(est: Estimate) -> list[dict]:
+    rows = []
+    for name in DESIGNS:
+        d = est.designs[name]
+        m = d.metrics()
+        rows.append({"design": name, **{k: round(v, 2) for k, v in m.items()},
+                     "cycles_per_frame": d.cycles_per_frame, "latency_cycles": d.latency_cycles,
+                     "frames_per_second": round(d.frames_per_second, 1), "clock_mhz": d.clock_mhz})
+    return rows
+
+
+def text_report(est: Estimate, layers: bool = True) -> str:
+    spec = est.spec
+    ip = est.designs["semifreddo"]
+    out = [f"ESTIMATE (not a synthesis result) for spec {spec.name}: frozen fraction {spec.frozen_fraction:.1%}"
+           + (f", frozen core {est.core_id}" if est.core_id else ""),
+           est.label,
+           f"throughput: 1 pixel per clock (II=1), {ip.cycles_per_frame} cycles per frame, "
+           f"{ip.frames_per_second:,.0f} frames/s at {ip.clock_mhz:g} MHz", ""]
+    if layers:
+        for name in DESIGNS:
+            d = est.designs[name]
+            out.append(f"== {d.title} (latency {d.latency_cycles} cycles = {d.latency_cycles / d.clock_mhz:.2f} us)")
+            out += _layer_table(d) + [f"   note: {n}" for n in d.notes] + [""]
+    out.append(f"{'design':<30} " + " ".join(f"{label:>10}" for _, label in METRICS))
+    for row in summary_rows(est):
+        out.append(f"{TITLES[row['design']]:<30} " + " ".join(f"{row[key]:>10,.1f}" for key, _ in METRICS))
+    out.append("")
+    out.append("ratios (baseline / SemifreddoNet IP; higher means the IP is smaller or cooler):")
+    for name, ratio in est.ratios().items():
+        out.append(f"{'vs ' + TITLES[name]:<30} " + " ".join(
+            f"{ratio[key]:>9.1f}x" if ratio[key] == ratio[key] else f"{'n/a':>10}" for key, _ in METRICS))
+    return "\n".join(out)
+
+
+def to_json(est: Estimate) -> dict:
+    return {
+        "label": est.label, "spec": est.spec.name, "frozen_fraction": est.spec.frozen_fraction,
+        "core_id": est.core_id, "table": est.table, "dsp": est.dsp,
+        "designs": {name: {"summary": row, "layers": [
+            {"name": layer.name, **layer.resources.rounded(), "pj_per_cycle": round(layer.pj_per_cycle, 3),
+             "latency": layer.latency, "note": layer.note} for layer in est.designs[name].layers]}
+            for name, row in zip(DESIGNS, summary_rows(est))},
+        "ratios": {name: {k: round(v, 3) for k, v in r.items()} for name, r in est.ratios().items()},
+    }
+
+
+def write_outputs(est: Estimate, folder: Path) -> dict[str, Path]:
+    """Write ``estimate.txt``, ``estimate.json`` and ``estimate.png`` into ``folder``."""
+    folder = Path(folder)
+    paths = {"txt": folder / "estimate.txt", "json": folder / "estimate.json", "png": folder / "estimate.png"}
+    atomic_write_text(paths["txt"], text_report(est) + "\n")
+    atomic_write_text(paths["json"], json.dumps(to_json(est), indent=1) + "\n")
+    atomic_write_bytes(paths["png"], bar_chart(est))
+    return paths
+
+
+def bar_chart(est: Estimate) -> bytes:
+    """PNG: each design's LUT, FF, area and power relative to the SemifreddoNet IP (log scale)."""
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    keys = [("lut", "LUT"), ("ff", "FF"), ("area", "area (slice eq.)"), ("power_mw", "power")]
+    ip = est.designs["semifreddo"].metrics()
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    width = 0.26
+    for i, name in enumerate(DESIGNS):
+        m = est.designs[name].metrics()
+        values = [m[k] / ip[k] if ip[k] else 0 for k, _ in keys]
+        bars = ax.bar([j + (i - 1) * width for j in range(len(keys))], values, width, label=TITLES[name])
+        for bar, value in zip(bars, values):
+            ax.annotate(f"{value:.1f}x", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=7)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xticks(range(len(keys)), [label for _, label in keys])
+    ax.set_ylabel("relative to the SemifreddoNet IP")
+    ax.set_title(f"ESTIMATE: {est.spec.name}, frozen fraction {est.spec.frozen_fraction:.0%}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.text(0.01, 0.01, f"estimate from {est.table}; multipliers in {'DSP' if est.dsp else 'LUTs'}; "
+             "power: Horowitz 45 nm op energies", fontsize=6.5, color="dimgray")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()

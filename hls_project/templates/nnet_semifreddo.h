@@ -1,0 +1,110 @@
+// SemifreddoNet layers for hls4ml's io_stream dataflow (registered as an hls4ml custom source).
+//
+//   alpha_blend          out = t + alpha * (f - t) per channel, f a frozen-core channel, t the
+//                        core's own channel (or, with the core-shuffle switch on, the other core's)
+//   repeat_gate          passes the new feature map when repeat >= index, the previous one otherwise
+//
+// The blend is computed exactly in CONFIG_T::accum_t (sized by the converter so that no bit is lost)
+// and rounded once, when it is assigned to the result type (AP_RND_CONV, AP_SAT), which is what the
+// QKeras quantizer does. Both streams of a gate are always consumed, so the dataflow never stalls
+// whatever the repeat count.
+
+#ifndef NNET_SEMIFREDDO_H_
+#define NNET_SEMIFREDDO_H_
+
+#include "ap_int.h"
+#include "hls_stream.h"
+#include "nnet_common.h"
+
+namespace nnet {
+
+struct alpha_blend_config {
+    static const unsigned n_pixels = 1;      // pixels per frame
+    static const unsigned n_chan = 1;        // channels of the trainable core
+    static const unsigned n_frozen = 1;      // channels of the frozen core
+    static const unsigned frozen_offset = 0; // channel j blends with frozen channel (offset + j) % n_frozen
+    typedef ap_ufixed<9, 1> alpha_t;
+    typedef ap_fixed<18, 4> accum_t;
+};
+
+template <class frozen_T, class own_T, class res_T, typename CONFIG_T>
+typename res_T::value_type blend_one(typename frozen_T::value_type f, typename own_T::value_type t,
+                                      typename CONFIG_T::alpha_t alpha) {
+    #pragma HLS INLINE
+    typename CONFIG_T::accum_t frozen_value = f;
+    typename CONFIG_T::accum_t own_value = t;
+    typename CONFIG_T::accum_t blended = own_value + alpha * (frozen_value - own_value);
+    return typename res_T::value_type(blended);
+}
+
+template <class frozen_T, class own_T, class res_T, typename CONFIG_T>
+void alpha_blend(hls::stream<frozen_T> &frozen, hls::stream<own_T> &own, hls::stream<res_T> &res,
+                 const typename CONFIG_T::alpha_t alpha[CONFIG_T::n_chan]) {
+BlendPixels:
+    for (unsigned p = 0; p < CONFIG_T::n_pixels; p++) {
+        #pragma HLS PIPELINE
+        frozen_T f = frozen.read();
+        own_T t = own.read();
+        res_T out;
+        PRAGMA_DATA_PACK(out)
+    BlendChannels:
+        for (unsigned j = 0; j < CONFIG_T::n_chan; j++) {
+            #pragma HLS UNROLL
+            out[j] = blend_one<frozen_T, own_T, res_T, CONFIG_T>(
+                f[(CONFIG_T::frozen_offset + j) % CONFIG_T::n_frozen], t[j], alpha[j]);
+        }
+        res.write(out);
+    }
+}
+
+template <class frozen_T, class own_T, class res_T, typename CONFIG_T>
+void alpha_blend_shuffle(hls::stream<frozen_T> &frozen, hls::stream<own_T> &own, hls::stream<own_T> &other,
+                         hls::stream<res_T> &res, const typename CONFIG_T::alpha_t alpha[CONFIG_T::n_chan],
+                         const ap_uint<1> swap) {
+BlendPixels:
+    for (unsigned p = 0; p < CONFIG_T::n_pixels; p++) {
+        #pragma HLS PIPELINE
+        frozen_T f = frozen.read();
+        own_T t = own.read();
+        own_T o = other.read();
+        res_T out;
+        PRAGMA_DATA_PACK(out)
+    BlendChannels:
+        for (unsigned j = 0; j < CONFIG_T::n_chan; j++) {
+            #pragma HLS UNROLL
+            typename own_T::value_type selected = swap ? o[j] : t[j];
+            out[j] = blend_one<frozen_T, own_T, res_T, CONFIG_T>(
+                f[(CONFIG_T::frozen_offset + j) % CONFIG_T::n_frozen], selected, alpha[j]);
+        }
+        res.write(out);
+    }
+}
+
+struct repeat_gate_config {
+    static const unsigned n_elements = 1;    // stream elements per frame
+    static const unsigned index = 2;         // this gate belongs to the index-th run of the last block
+};
+
+template <class prev_T, class new_T, class res_T, typename CONFIG_T>
+void repeat_gate(hls::stream<prev_T> &previous, hls::stream<new_T> &next, hls::stream<res_T> &res,
+                 const ap_uint<32> repeat) {
+    const bool take_new = repeat >= CONFIG_T::index;
+GatePixels:
+    for (unsigned p = 0; p < CONFIG_T::n_elements; p++) {
+        #pragma HLS PIPELINE
+        prev_T a = previous.read();
+        new_T b = next.read();
+        res_T out;
+        PRAGMA_DATA_PACK(out)
+    GateChannels:
+        for (unsigned j = 0; j < res_T::size; j++) {
+            #pragma HLS UNROLL
+            out[j] = take_new ? typename res_T::value_type(b[j]) : typename res_T::value_type(a[j]);
+        }
+        res.write(out);
+    }
+}
+
+} // namespace nnet
+
+#endif

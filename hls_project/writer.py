@@ -1,0 +1,455 @@
+"""The Semifreddo backend's writer: an hls4ml Vitis project with a register bank.
+
+What it writes differently from hls4ml's Vitis writer:
+
+* ``firmware/semifreddo_top.cpp``: the IP's top function (AXI-Stream in/out, AXI-Lite control and
+  shadow bank; see hls_project/README.md), the *active registers* that hold the configurable
+  parameters, ``commit_bank`` (unpacks the shadow bank's words into them, generated from the
+  register map), and ``run_frame`` (one frame through hls4ml's layer calls, as a dataflow region).
+  A configurable weight keeps the variable name hls4ml gave it (``w5``, ``b5``, ``alpha9``), so
+  hls4ml's own layer calls compute with the active registers unchanged.
+* ``firmware/weights/``: headers for frozen-core weights only. A configurable weight never gets a
+  header, an initializer or a text file: its values exist only in the register bank.
+* ``semifreddo_bridge.cpp``: a C ABI for the C simulation library (one call = one start of the IP).
+* ``tb/semifreddo_tb.cpp`` and ``tb_data/``: the C test bench Vitis HLS runs for csim and cosim.
+* ``hls_manifest.json`` and ``regmap.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from semifreddo.deploy.fileio import atomic_write_text
+from semifreddo.deploy.regmap import register_map_from_json
+
+from .project import CFLAGS, HLS_FORMAT, HLS_VERSION, TOP
+
+
+def writer_class():
+    """hls4ml's Vitis writer with the register-bank changes mixed in (composed at plugin load)."""
+    from hls4ml.writer.vitis_writer import VitisWriter
+
+    return type("SemifreddoWriter", (RegisterBankWriter, VitisWriter), {})
+
+
+class RegisterBankWriter:
+    """Mixed into hls4ml's VitisWriter; every method not defined here is hls4ml's."""
+
+    # ---- what goes where -------------------------------------------------------------------
+
+    def write_hls(self, model):
+        self.write_project_dir(model)
+        self.write_weights(model)
+        self.write_defines(model)
+        self.write_parameters(model)
+        self.write_nnet_utils(model)
+        self.write_nnet_utils_overrides(model)
+        self.write_generated_code(model)
+        self.write_top(model)
+        self.write_bridge(model)
+        self.write_test_bench(model)
+        self.write_manifest(model)
+
+    @staticmethod
+    def _info(model) -> dict:
+        from .backend import semifreddo_info
+
+        return semifreddo_info(model)
+
+    @staticmethod
+    def _frozen_weights(model):
+        """Unique frozen weight variables (repeat copies share their original's)."""
+        seen = {}
+        for layer in model.get_layers():
+            for var in layer.get_weights():
+                if getattr(var, "register_field", None) is None:
+                    seen.setdefault(var.name, var)
+        return list(seen.values())
+
+    def write_weights(self, model):
+        namespace = model.config.get_writer_config().get("Namespace", None)
+        for var in self._frozen_weights(model):
+            self.print_array_to_cpp(var, model.config.get_output_dir(), namespace=namespace, write_txt_file=False)
+
+    def write_parameters(self, model):
+        # hls4ml's parameters.h includes a header for every weight; keep only the frozen ones.
+        super().write_parameters(model)
+        path = Path(model.config.get_output_dir()) / "firmware" / "parameters.h"
+        frozen = {var.name for var in self._frozen_weights(model)}
+        lines = [line for line in path.read_text().splitlines(keepends=True)
+                 if not (line.startswith('#include "weights/') and line[len('#include "weights/'):-4] not in frozen)]
+        # Repeat copies would include their original's header twice; once is enough.
+        unique, seen = [], set()
+        for line in lines:
+            if line.startswith('#include "weights/'):
+                if line in seen:
+                    continue
+                seen.add(line)
+            unique.append(line)
+        path.write_text("".join(unique))
+
+    # ---- the active registers --------------------------------------------------------------
+
+    def _registers(self, model) -> list[dict]:
+        """One entry per register field: the active array (or scalar) it is unpacked into."""
+        rmap = register_map_from_json(self._info(model)["regmap"])
+        by_field = {}
+        for layer in model.get_layers():
+            for var in layer.get_weights():
+                field = getattr(var, "register_field", None)
+                if field is not None:
+                    by_field.setdefault(field, var)
+        registers = []
+        for f in rmap.fields:
+            if f.meta.get("weight") == "swap":
+                block = int(f.name.split(".")[0][1:])
+                registers.append({"field": f, "name": f"shuffle_b{block}", "ctype": "ap_uint<1>", "size": None})
+                continue
+            var = by_field.get(f.name)
+            if var is None:
+                raise RuntimeError(f"register field {f.name} has no weight variable in the hls4ml model")
+            if int(np.prod(var.shape)) != f.size:
+                raise RuntimeError(f"register field {f.name} has {f.size} codes, its variable {var.name} "
+                                   f"{int(np.prod(var.shape))}")
+            registers.append({"field": f, "name": var.name, "ctype": var.type.name, "size": f.size})
+        return registers
+
+    @staticmethod
+    def _unpack_code(reg: dict) -> str:
+        f = reg["field"]
+        if reg["size"] is None:
+            return f"    {reg['name']} = bank[{f.word_offset}].range(0, 0);  // {f.name}\n"
+        per_word = 32 // f.slot_bits
+        return (
+            f"    // {f.name}: {f.size} codes {'s' if f.signed else 'u'}{f.bits}.{f.frac} in {f.slot_bits}-bit slots, "
+            f"words {f.word_offset}..{f.word_offset + f.n_words - 1}\n"
+            f"    Commit_{reg['name']}:\n"
+            f"    for (unsigned i = 0; i < {f.size}; i++) {{\n"
+            f"        #pragma HLS UNROLL\n"
+            f"        const unsigned lo = {f.slot_bits} * (i % {per_word});\n"
+            f"        {reg['name']}[i].range({f.bits - 1}, 0) = bank[{f.word_offset} + i / {per_word}].range(lo + {f.bits - 1}, lo);\n"
+            f"    }}\n")
+
+    # ---- the top function ------------------------------------------------------------------
+
+    def write_top(self, model):
+        info = self._info(model)
+        rmap = register_map_from_json(info["regmap"])
+        registers = self._registers(model)
+        out_dir = Path(model.config.get_output_dir())
+        model_in = model.get_input_variables()[0]
+        model_out = model.get_output_variables()[0]
+        io = info["io"]
+        ctrl = rmap.control
+
+        params = ", ".join(f"{r['ctype']} {r['name']}" + (f"[{r['size']}]" if r["size"] else "") for r in registers)
+        args = ", ".join(r["name"] for r in registers)
+
+        layers = []
+        for layer in model.get_layers():
+            for var in layer.get_variables():
+                if var.name in (model_in.name, model_out.name):    # declared explicitly below
+                    continue
+                definition = var.definition_cpp()
+                if definition is not None:
+                    layers.append(f"    {definition};\n")
+                    if var.pragma:
+                        layers.append(f"    {self._make_array_pragma(var)}\n")
+        for layer in model.get_layers():
+            func = layer.get_attr("function_cpp", None)
+            if not func:
+                continue
+            for line in (func if isinstance(func, (list, tuple)) else [func]):
+                layers.append(f"    {line}  // {layer.name}\n")
+            if model.config.trace_output and layer.get_attr("trace", False):
+                layers.append("#ifndef __SYNTHESIS__\n")
+                for var in layer.get_variables():
+                    layers.append(f'    nnet::save_layer_output<{var.type.name}>({var.name}, "{layer.name}", '
+                                  f"{var.size_cpp()});\n")
+                layers.append("#endif\n")
+
+        partitions = "".join(f"    #pragma HLS ARRAY_PARTITION variable={r['name']} complete\n"
+                             for r in registers if r["size"])
+        statics = "".join(f"static {r['ctype']} {r['name']}" + (f"[{r['size']}]" if r["size"] else "") + ";\n"
+                          for r in registers)
+        unpack = "".join(self._unpack_code(r) for r in registers)
+
+        header = f"""// Generated by `semifreddo convert` for spec {info['spec']}: do not edit.
+// frozen core {info['core_id']}, register map {rmap.id}
+#ifndef SEMIFREDDO_TOP_H_
+#define SEMIFREDDO_TOP_H_
+
+#include "ap_int.h"
+#include "hls_stream.h"
+#include "defines.h"
+#include "nnet_utils/semifreddo_axis.h"
+
+#define SEMIFREDDO_BANK_WORDS {rmap.n_words}
+#define SEMIFREDDO_INPUT_BEATS {io['input_beats']}     // AXI-Stream beats per input frame (one per pixel)
+#define SEMIFREDDO_OUTPUT_BEATS {io['output_beats']}    // AXI-Stream beats per output frame (one per value)
+#define SEMIFREDDO_CORE_ID32 0x{info['core_id'][-8:]}u
+#define SEMIFREDDO_REGMAP_ID32 0x{rmap.id[-8:]}u
+
+void {TOP}(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_stream,
+           const ap_uint<32> bank[SEMIFREDDO_BANK_WORDS], ap_uint<32> commit, ap_uint<32> repeat,
+           ap_uint<32> n_frames, ap_uint<32> &active_seq, ap_uint<32> &core_id, ap_uint<32> &regmap_id);
+
+#endif
+"""
+        n_channels = model_in.shape[-1]
+        in_bits = io["input_bits"]
+        out_bits = io["output_bits"]
+        source = f"""// Generated by `semifreddo convert` for spec {info['spec']}: do not edit.
+// The SemifreddoNet IP: frozen-core weights are the constants in weights/; every configurable
+// parameter lives in the active registers below, loaded from the AXI-Lite shadow bank by a commit.
+#include "{TOP}.h"
+#include "parameters.h"
+
+// ---- active registers: the configurable parameters the network computes with ----------------
+// Written only by commit_bank(), which runs between frames, so a weight-set switch can never
+// tear a frame in flight.
+{statics}static ap_uint<32> active_seq_reg = 0;
+
+static void commit_bank(const ap_uint<32> bank[SEMIFREDDO_BANK_WORDS]) {{
+{unpack}}}
+
+// ---- AXI-Stream adapters ----------------------------------------------------------------------
+static void read_pixels(hls::stream<axis_word_t> &in_stream, hls::stream<{model_in.type.name}> &pixels) {{
+ReadPixels:
+    for (unsigned p = 0; p < SEMIFREDDO_INPUT_BEATS; p++) {{
+        #pragma HLS PIPELINE
+        axis_word_t word = in_stream.read();
+        {model_in.type.name} pixel;
+        PRAGMA_DATA_PACK(pixel)
+    ReadChannels:
+        for (unsigned c = 0; c < {n_channels}; c++) {{
+            #pragma HLS UNROLL
+            pixel[c].range({in_bits - 1}, 0) = word.data.range({in_bits} * c + {in_bits - 1}, {in_bits} * c);
+        }}
+        pixels.write(pixel);
+    }}
+}}
+
+static void write_values(hls::stream<{model_out.type.name}> &values, hls::stream<axis_word_t> &out_stream,
+                         bool last_frame) {{
+WriteElements:
+    for (unsigned e = 0; e < SEMIFREDDO_OUTPUT_BEATS / {model_out.type.name}::size; e++) {{
+        {model_out.type.name} element = values.read();
+    WriteValues:
+        for (unsigned j = 0; j < {model_out.type.name}::size; j++) {{
+            #pragma HLS PIPELINE
+            ap_int<{out_bits}> code;
+            code.range({out_bits - 1}, 0) = element[j].range({out_bits - 1}, 0);
+            axis_word_t word;
+            word.data = ap_uint<32>(ap_int<32>(code));   // sign-extended two's-complement code
+            word.keep = -1;
+            word.strb = -1;
+            word.last = last_frame && e == SEMIFREDDO_OUTPUT_BEATS / {model_out.type.name}::size - 1 &&
+                        j == {model_out.type.name}::size - 1;
+            out_stream.write(word);
+        }}
+    }}
+}}
+
+// ---- one frame through the network: hls4ml's layers as a dataflow region ---------------------
+static void run_frame(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_stream, bool last_frame,
+                      ap_uint<32> repeat, {params}) {{
+    #pragma HLS DATAFLOW
+    {model_in.definition_cpp()};
+    {self._make_array_pragma(model_in) if model_in.pragma else ""}
+    {model_out.definition_cpp()};
+    {self._make_array_pragma(model_out) if model_out.pragma else ""}
+    read_pixels(in_stream, {model_in.name});
+{''.join(layers)}    write_values({model_out.name}, out_stream, last_frame);
+}}
+
+void {TOP}(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_stream,
+           const ap_uint<32> bank[SEMIFREDDO_BANK_WORDS], ap_uint<32> commit, ap_uint<32> repeat,
+           ap_uint<32> n_frames, ap_uint<32> &active_seq, ap_uint<32> &core_id, ap_uint<32> &regmap_id) {{
+    #pragma HLS INTERFACE axis port=in_stream
+    #pragma HLS INTERFACE axis port=out_stream
+    #pragma HLS INTERFACE s_axilite port=bank bundle=ctrl offset=0x{rmap.bank_offset:x}
+    #pragma HLS INTERFACE s_axilite port=commit bundle=ctrl offset=0x{ctrl['commit']:x}
+    #pragma HLS INTERFACE s_axilite port=repeat bundle=ctrl offset=0x{ctrl['repeat']:x}
+    #pragma HLS INTERFACE s_axilite port=n_frames bundle=ctrl offset=0x{ctrl['n_frames']:x}
+    #pragma HLS INTERFACE s_axilite port=active_seq bundle=ctrl offset=0x{ctrl['active_seq']:x}
+    #pragma HLS INTERFACE s_axilite port=core_id bundle=ctrl offset=0x{ctrl['core_id']:x}
+    #pragma HLS INTERFACE s_axilite port=regmap_id bundle=ctrl offset=0x{ctrl['regmap_id']:x}
+    #pragma HLS INTERFACE s_axilite port=return bundle=ctrl
+{partitions}
+    // A new sequence number in `commit` moves the shadow bank into the active registers, here,
+    // before any frame of this start is processed.
+    if (commit != active_seq_reg) {{
+        commit_bank(bank);
+        active_seq_reg = commit;
+    }}
+    active_seq = active_seq_reg;
+    core_id = SEMIFREDDO_CORE_ID32;
+    regmap_id = SEMIFREDDO_REGMAP_ID32;
+Frames:
+    for (unsigned f = 0; f < n_frames; f++) {{
+        run_frame(in_stream, out_stream, f + 1 == n_frames, repeat, {args});
+    }}
+}}
+"""
+        (out_dir / "firmware").mkdir(parents=True, exist_ok=True)
+        (out_dir / "firmware" / f"{TOP}.h").write_text(header)
+        (out_dir / "firmware" / f"{TOP}.cpp").write_text(source)
+
+    # ---- C simulation bridge and test bench ------------------------------------------------
+
+    def write_bridge(self, model):
+        source = f"""// Generated by `semifreddo convert`: the C ABI of the C simulation library.
+// One call of sf_start() is one start of the IP (ap_start .. ap_done): it streams the given input
+// beats in, runs the real top function, and collects the output beats. The active registers are
+// static, so, as on a powered board, they keep their values from one start to the next.
+#include <cstdint>
+#include <map>
+#include <string>
+#include "firmware/{TOP}.h"
+
+// hls4ml's layer tracing (nnet_helpers.h) stores each traced layer's output of the latest frame
+// into a buffer registered here; only a project converted with tracing calls it.
+namespace nnet {{
+bool trace_enabled = false;
+std::map<std::string, void *> *trace_outputs = NULL;
+size_t trace_type_size = sizeof(double);
+}}
+
+extern "C" {{
+
+void sf_trace_buffer(const char *layer, double *buffer) {{
+    if (!nnet::trace_outputs) nnet::trace_outputs = new std::map<std::string, void *>;
+    (*nnet::trace_outputs)[layer] = buffer;
+    nnet::trace_enabled = true;
+}}
+
+int sf_abi_version() {{ return 1; }}
+unsigned sf_bank_words() {{ return SEMIFREDDO_BANK_WORDS; }}
+unsigned sf_input_beats() {{ return SEMIFREDDO_INPUT_BEATS; }}
+unsigned sf_output_beats() {{ return SEMIFREDDO_OUTPUT_BEATS; }}
+
+// Returns 0, or -1 if input beats were left unread, -2 if the number of output beats is not
+// n_frames * SEMIFREDDO_OUTPUT_BEATS, -3 if TLAST is not on (only) the last output beat.
+int sf_start(const uint32_t *bank_words, uint32_t commit, uint32_t repeat, uint32_t n_frames,
+             const uint32_t *in_words, uint32_t n_in, int32_t *out_codes, uint32_t n_out, uint32_t *status) {{
+    static ap_uint<32> bank[SEMIFREDDO_BANK_WORDS];
+    for (unsigned i = 0; i < SEMIFREDDO_BANK_WORDS; i++) bank[i] = bank_words[i];
+    hls::stream<axis_word_t> in_stream("in_stream"), out_stream("out_stream");
+    for (uint32_t i = 0; i < n_in; i++) {{
+        axis_word_t word;
+        word.data = in_words[i];
+        word.keep = -1;
+        word.strb = -1;
+        word.last = (i + 1 == n_in);
+        in_stream.write(word);
+    }}
+    ap_uint<32> active_seq, core_id, regmap_id;
+    {TOP}(in_stream, out_stream, bank, commit, repeat, n_frames, active_seq, core_id, regmap_id);
+    status[0] = active_seq.to_uint();
+    status[1] = core_id.to_uint();
+    status[2] = regmap_id.to_uint();
+    int result = in_stream.empty() ? 0 : -1;
+    uint32_t n = 0;
+    while (!out_stream.empty()) {{
+        axis_word_t word = out_stream.read();
+        if (n < n_out) out_codes[n] = (int32_t)word.data.to_uint();
+        bool should_be_last = (n + 1 == n_out);
+        if (result == 0 && word.last != should_be_last) result = -3;
+        n++;
+    }}
+    if (result == 0 && n != n_out) result = -2;
+    return result;
+}}
+
+}}
+"""
+        Path(model.config.get_output_dir(), "semifreddo_bridge.cpp").write_text(source)
+
+    def write_test_bench(self, model):
+        source = f"""// Generated by `semifreddo convert`: the C test bench for Vitis HLS csim and cosim.
+// It loads a weight set into the shadow bank, commits it, streams the inputs in tb_data/, and
+// compares every output code with the QKeras model's (also in tb_data/). Exit code 0 = all equal.
+#include <cstdio>
+#include <cstdint>
+#include <fstream>
+#include <vector>
+#include "../firmware/{TOP}.h"
+
+static std::vector<long long> read_numbers(const char *path) {{
+    std::vector<long long> values;
+    std::ifstream file(path);
+    long long v;
+    while (file >> v) values.push_back(v);
+    return values;
+}}
+
+int main() {{
+    std::vector<long long> bank_words = read_numbers("tb_data/bank.txt");
+    std::vector<long long> settings = read_numbers("tb_data/settings.txt");   // repeat, n_frames
+    std::vector<long long> inputs = read_numbers("tb_data/inputs.txt");
+    std::vector<long long> expected = read_numbers("tb_data/expected.txt");
+    if (bank_words.size() != SEMIFREDDO_BANK_WORDS || settings.size() != 2) {{
+        std::printf("tb_data is missing or made for another register map\\n");
+        return 2;
+    }}
+    static ap_uint<32> bank[SEMIFREDDO_BANK_WORDS];
+    for (unsigned i = 0; i < SEMIFREDDO_BANK_WORDS; i++) bank[i] = (uint32_t)bank_words[i];
+    hls::stream<axis_word_t> in_stream("tb_in"), out_stream("tb_out");
+    for (size_t i = 0; i < inputs.size(); i++) {{
+        axis_word_t word;
+        word.data = (uint32_t)inputs[i];
+        word.keep = -1;
+        word.strb = -1;
+        word.last = (i + 1 == inputs.size());
+        in_stream.write(word);
+    }}
+    ap_uint<32> active_seq, core_id, regmap_id;
+    {TOP}(in_stream, out_stream, bank, 1, (uint32_t)settings[0], (uint32_t)settings[1], active_seq, core_id, regmap_id);
+    size_t mismatches = 0, n = 0;
+    while (!out_stream.empty()) {{
+        axis_word_t word = out_stream.read();
+        int32_t code = (int32_t)word.data.to_uint();
+        if (n >= expected.size() || code != expected[n]) mismatches++;
+        n++;
+    }}
+    if (n != expected.size()) mismatches += (n > expected.size() ? n - expected.size() : expected.size() - n);
+    std::printf("semifreddo test bench: %zu outputs, %zu mismatches against QKeras\\n", n, mismatches);
+    return mismatches == 0 ? 0 : 1;
+}}
+"""
+        tb = Path(model.config.get_output_dir(), "tb")
+        tb.mkdir(exist_ok=True)
+        (tb / "semifreddo_tb.cpp").write_text(source)
+
+    def write_manifest(self, model):
+        info = self._info(model)
+        out_dir = Path(model.config.get_output_dir())
+        regmap_text = json.dumps(info["regmap"], indent=1) + "\n"
+        atomic_write_text(out_dir / "regmap.json", regmap_text)
+        manifest = {
+            "format": HLS_FORMAT, "version": HLS_VERSION, "top": TOP, "spec": info["spec"],
+            "core_id": info["core_id"], "regmap_id": info["regmap"]["id"],
+            "sources": [f"firmware/{TOP}.cpp"], "testbench": ["tb/semifreddo_tb.cpp"], "tb_data": "tb_data",
+            "cflags": CFLAGS, "vendor": "semifreddo", "library": "hls", "ip_version": "1.0",
+            "clock_period_ns": model.config.get_config_value("ClockPeriod"),
+            "io": {k: info["io"][k] for k in ("input_shape", "input_bits", "output_shape", "output_bits",
+                                               "output_frac")},
+            "hls4ml": {"version": _hls4ml_version(), "backend": "Semifreddo", "io_type": "io_stream",
+                       "strategy": "Latency"},
+        }
+        if model.config.trace_output:
+            manifest["trace"] = {layer.name: int(np.prod(layer.get_output_variable().shape))
+                                 for layer in model.get_layers() if layer.get_attr("trace", False)
+                                 and layer.get_attr("function_cpp", None)}
+        atomic_write_text(out_dir / "hls_manifest.json", json.dumps(manifest, indent=1) + "\n")
+
+
+def _hls4ml_version() -> str:
+    import hls4ml
+
+    return hls4ml.__version__
+
