@@ -23,6 +23,12 @@ Where the facts come from (checked against these files, not from memory):
   are 32, 64 or 128 bits (PG201, "AXI4 I/O compliant interfaces"). The DMA's memory side is built
   at the port's full width so no width converter sits between them.
 * Clock: 100 MHz, the PL clock PYNQ's base overlays use on all three boards (FCLK_CLK0 / pl_clk0).
+* Capacity (LUTs, flip-flops, DSP slices, 18 Kb block RAMs): XC7Z020 from AMD DS190 (Zynq-7000 SoC
+  overview: 53,200 LUTs, 106,400 flip-flops, 220 DSP48E1, 140 RAMB36 = 280 RAMB18); XCZU7EV and
+  XCZU3EG from AMD DS891 (Zynq UltraScale+ MPSoC overview: 230,400 / 70,560 LUTs, 460,800 /
+  141,120 flip-flops, 1,728 / 360 DSP48E2, 312 / 216 RAMB36; the ZU7EV's 96 UltraRAMs are not
+  counted). The Z-7020 figures were checked against a stored copy here, the UltraScale+ ones not.
+  ``semifreddo estimate`` uses them to say whether an IP fits.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class Board:
     ps_ip: str | None            # PS IP name in the Vivado IP catalog
     hp_data_width: int | None    # data width of the HP port the DMA writes through (bits)
     clock_mhz: float             # default PL clock for HLS and the block design
+    capacity: dict | None = None # programmable-logic resources: lut, ff, dsp, bram18 (18 Kb block RAMs)
 
     @property
     def emulated(self) -> bool:
@@ -52,11 +59,14 @@ class Board:
 
 BOARDS: dict[str, Board] = {b.name: b for b in (
     Board("pynq-z2", "TUL PYNQ-Z2 (Zynq-7020)", part="xc7z020clg400-1",
-          board_part="tul.com.tw:pynq-z2:part0:1.0", ps_ip=PS7, hp_data_width=64, clock_mhz=100.0),
+          board_part="tul.com.tw:pynq-z2:part0:1.0", ps_ip=PS7, hp_data_width=64, clock_mhz=100.0,
+          capacity={"lut": 53_200, "ff": 106_400, "dsp": 220, "bram18": 280}),
     Board("zcu104", "AMD ZCU104 (Zynq UltraScale+ ZU7EV)", part="xczu7ev-ffvc1156-2-e",
-          board_part="xilinx.com:zcu104:part0:1.1", ps_ip=PS8, hp_data_width=128, clock_mhz=100.0),
+          board_part="xilinx.com:zcu104:part0:1.1", ps_ip=PS8, hp_data_width=128, clock_mhz=100.0,
+          capacity={"lut": 230_400, "ff": 460_800, "dsp": 1_728, "bram18": 624}),
     Board("ultra96-v2", "Avnet Ultra96-V2 (Zynq UltraScale+ ZU3EG)", part="xczu3eg-sbva484-1-i",
-          board_part="avnet.com:ultra96v2:part0:1.2", ps_ip=PS8, hp_data_width=128, clock_mhz=100.0),
+          board_part="avnet.com:ultra96v2:part0:1.2", ps_ip=PS8, hp_data_width=128, clock_mhz=100.0,
+          capacity={"lut": 70_560, "ff": 141_120, "dsp": 360, "bram18": 432}),
     Board("emulated", "emulated board: no FPGA, served by the C simulation (semifreddo.deploy)",
           part=None, board_part=None, ps_ip=None, hp_data_width=None, clock_mhz=100.0),
 )}

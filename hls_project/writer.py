@@ -5,7 +5,8 @@ What it writes differently from hls4ml's Vitis writer:
 * ``firmware/semifreddo_top.cpp``: the IP's top function (AXI-Stream in/out, AXI-Lite control and
   shadow bank; see hls_project/README.md), the *active registers* that hold the configurable
   parameters, ``commit_bank`` (unpacks the shadow bank's words into them, generated from the
-  register map), and ``run_frame`` (one frame through hls4ml's layer calls, as a dataflow region).
+  register map), and ``run_frames`` (hls4ml's layer calls as one dataflow region, each layer looping
+  over the frames of a start, so consecutive frames overlap).
   A configurable weight keeps the variable name hls4ml gave it (``w5``, ``b5``, ``alpha9``), so
   hls4ml's own layer calls compute with the active registers unchanged.
 * ``firmware/weights/``: headers for frozen-core weights only. A configurable weight never gets a
@@ -18,6 +19,7 @@ What it writes differently from hls4ml's Vitis writer:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +137,46 @@ class RegisterBankWriter:
 
     # ---- the top function ------------------------------------------------------------------
 
+    def _frame_loops(self, model, registers, declare) -> tuple[list[str], list[str]]:
+        """One small function per hls4ml layer call that runs it for each frame of a start.
+
+        Inside the dataflow region every layer is then a process with its own frame loop, so all
+        layers work concurrently and consecutive frames overlap (one pixel per clock per layer),
+        while the active registers stay fixed for the whole start.
+        """
+        wrappers, calls = [], []
+        for layer in model.get_layers():
+            func = layer.get_attr("function_cpp", None)
+            if not func:
+                continue
+            lines = list(func) if isinstance(func, (list, tuple)) else [func]
+            text = " ".join(lines)
+            variables = [layer.get_input_variable(name) for name in layer.inputs]
+            variables += [layer.variables[name] for name in layer.outputs]
+            seen, params, args = set(), [], []
+            for var in variables:
+                if var.name not in seen:
+                    seen.add(var.name)
+                    params.append(f"hls::stream<{var.type.name}> &{var.name}")
+                    args.append(var.name)
+            for r in registers:
+                if re.search(rf"\b{r['name']}\b", text):
+                    params.append(declare(r))
+                    args.append(r["name"])
+            if re.search(r"\brepeat\b", text):
+                params.append("ap_uint<32> repeat")
+                args.append("repeat")
+            body = "".join(f"        {line}  // {layer.name}\n" for line in lines)
+            if model.config.trace_output and layer.get_attr("trace", False):
+                body += "#ifndef __SYNTHESIS__\n" + "".join(
+                    f'        nnet::save_layer_output<{var.type.name}>({var.name}, "{layer.name}", {var.size_cpp()});\n'
+                    for var in layer.get_variables()) + "#endif\n"
+            wrappers.append(f"static void layer_{layer.name}({', '.join(params)}, unsigned n_frames) {{\n"
+                            f"Frames_{layer.name}:\n"
+                            f"    for (unsigned f = 0; f < n_frames; f++) {{\n{body}    }}\n}}\n\n")
+            calls.append(f"    layer_{layer.name}({', '.join(args)}, n_frames);\n")
+        return wrappers, calls
+
     def write_top(self, model):
         info = self._info(model)
         rmap = register_map_from_json(info["regmap"])
@@ -145,32 +187,23 @@ class RegisterBankWriter:
         io = info["io"]
         ctrl = rmap.control
 
-        params = ", ".join(f"{r['ctype']} {r['name']}" + (f"[{r['size']}]" if r["size"] else "") for r in registers)
+        def declare(r):
+            return f"{r['ctype']} {r['name']}" + (f"[{r['size']}]" if r["size"] else "")
+
+        params = ", ".join(declare(r) for r in registers)
         args = ", ".join(r["name"] for r in registers)
 
-        layers = []
+        streams = []
         for layer in model.get_layers():
             for var in layer.get_variables():
                 if var.name in (model_in.name, model_out.name):    # declared explicitly below
                     continue
                 definition = var.definition_cpp()
                 if definition is not None:
-                    layers.append(f"    {definition};\n")
+                    streams.append(f"    {definition};\n")
                     if var.pragma:
-                        layers.append(f"    {self._make_array_pragma(var)}\n")
-        for layer in model.get_layers():
-            func = layer.get_attr("function_cpp", None)
-            if not func:
-                continue
-            for line in (func if isinstance(func, (list, tuple)) else [func]):
-                layers.append(f"    {line}  // {layer.name}\n")
-            if model.config.trace_output and layer.get_attr("trace", False):
-                layers.append("#ifndef __SYNTHESIS__\n")
-                for var in layer.get_variables():
-                    layers.append(f'    nnet::save_layer_output<{var.type.name}>({var.name}, "{layer.name}", '
-                                  f"{var.size_cpp()});\n")
-                layers.append("#endif\n")
-
+                        streams.append(f"    {self._make_array_pragma(var)}\n")
+        wrappers, calls = self._frame_loops(model, registers, declare)
         partitions = "".join(f"    #pragma HLS ARRAY_PARTITION variable={r['name']} complete\n"
                              for r in registers if r["size"])
         statics = "".join(f"static {r['ctype']} {r['name']}" + (f"[{r['size']}]" if r["size"] else "") + ";\n"
@@ -217,9 +250,10 @@ static void commit_bank(const ap_uint<32> bank[SEMIFREDDO_BANK_WORDS]) {{
 {unpack}}}
 
 // ---- AXI-Stream adapters ----------------------------------------------------------------------
-static void read_pixels(hls::stream<axis_word_t> &in_stream, hls::stream<{model_in.type.name}> &pixels) {{
+static void read_pixels(hls::stream<axis_word_t> &in_stream, hls::stream<{model_in.type.name}> &pixels,
+                        unsigned n_frames) {{
 ReadPixels:
-    for (unsigned p = 0; p < SEMIFREDDO_INPUT_BEATS; p++) {{
+    for (unsigned p = 0; p < n_frames * SEMIFREDDO_INPUT_BEATS; p++) {{
         #pragma HLS PIPELINE
         axis_word_t word = in_stream.read();
         {model_in.type.name} pixel;
@@ -234,9 +268,10 @@ ReadPixels:
 }}
 
 static void write_values(hls::stream<{model_out.type.name}> &values, hls::stream<axis_word_t> &out_stream,
-                         bool last_frame) {{
+                         unsigned n_frames) {{
+    const unsigned elements = n_frames * (SEMIFREDDO_OUTPUT_BEATS / {model_out.type.name}::size);
 WriteElements:
-    for (unsigned e = 0; e < SEMIFREDDO_OUTPUT_BEATS / {model_out.type.name}::size; e++) {{
+    for (unsigned e = 0; e < elements; e++) {{
         {model_out.type.name} element = values.read();
     WriteValues:
         for (unsigned j = 0; j < {model_out.type.name}::size; j++) {{
@@ -247,23 +282,24 @@ WriteElements:
             word.data = ap_uint<32>(ap_int<32>(code));   // sign-extended two's-complement code
             word.keep = -1;
             word.strb = -1;
-            word.last = last_frame && e == SEMIFREDDO_OUTPUT_BEATS / {model_out.type.name}::size - 1 &&
-                        j == {model_out.type.name}::size - 1;
+            word.last = e + 1 == elements && j + 1 == {model_out.type.name}::size;   // TLAST ends the start
             out_stream.write(word);
         }}
     }}
 }}
 
-// ---- one frame through the network: hls4ml's layers as a dataflow region ---------------------
-static void run_frame(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_stream, bool last_frame,
-                      ap_uint<32> repeat, {params}) {{
+// ---- hls4ml's layers, each running every frame of a start --------------------------------
+{''.join(wrappers)}// ---- the network as one dataflow region: frames overlap, registers stay fixed ---------------
+static void run_frames(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_stream, unsigned n_frames,
+                       ap_uint<32> repeat, {params}) {{
     #pragma HLS DATAFLOW
     {model_in.definition_cpp()};
     {self._make_array_pragma(model_in) if model_in.pragma else ""}
     {model_out.definition_cpp()};
     {self._make_array_pragma(model_out) if model_out.pragma else ""}
-    read_pixels(in_stream, {model_in.name});
-{''.join(layers)}    write_values({model_out.name}, out_stream, last_frame);
+{''.join(streams)}
+    read_pixels(in_stream, {model_in.name}, n_frames);
+{''.join(calls)}    write_values({model_out.name}, out_stream, n_frames);
 }}
 
 void {TOP}(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_stream,
@@ -289,9 +325,8 @@ void {TOP}(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_st
     active_seq = active_seq_reg;
     core_id = SEMIFREDDO_CORE_ID32;
     regmap_id = SEMIFREDDO_REGMAP_ID32;
-Frames:
-    for (unsigned f = 0; f < n_frames; f++) {{
-        run_frame(in_stream, out_stream, f + 1 == n_frames, repeat, {args});
+    if (n_frames > 0) {{
+        run_frames(in_stream, out_stream, n_frames, repeat, {args});
     }}
 }}
 """

@@ -156,12 +156,21 @@ def test_layer_luts_composed_by_hand_from_the_table(spec):
 
 
 def test_without_a_frozen_core_the_ip_is_its_own_twin():
-    """Nothing frozen: the IP and its fully configurable twin are the same hardware, and the
-    general accelerator, with as many MACs, is no smaller."""
+    """Nothing frozen: the IP and its fully configurable twin are the same hardware.
+
+    The general accelerator runs at the same frame rate. digits has 3x3 'same' convolutions on 8x8
+    frames, which hls4ml streams padded to 10x10, so a frame takes 100 cycles in the IP; the MAC array
+    only needs the network's MACs per frame spread over those 100 cycles: macs_per_pixel x 64 / 100.
+    """
+    import math
+
     from semifreddo.models.spec import load_spec
 
     spec = load_spec("digits").with_frozen_fraction(0)
     est = estimate(spec, None)
     ip, twin = est.designs["semifreddo"].metrics(), est.designs["configurable"].metrics()
     assert ip == twin
-    assert est.ratios()["general"]["area"] >= 1.0
+    for design in est.designs.values():
+        assert design.cycles_per_frame == 10 * 10
+    macs = math.ceil(network_work(spec).macs_per_pixel * 64 / 100)
+    assert f"{macs} MACs of" in est.designs["general"].layers[0].note

@@ -278,7 +278,17 @@ def dataflow_design(spec: Spec, codes: dict | None, costs: UnitCosts, *, frozen_
     latency += head_latency
     layers.append(bank_layer(n_words, costs))
     name = "semifreddo" if frozen_constant else "configurable"
-    return Design(name, layers, h * w, h * w + latency, clock_mhz)
+    period = frame_period(spec)
+    return Design(name, layers, period, period + latency, clock_mhz)
+
+
+def frame_period(spec: Spec) -> int:
+    """Clock cycles per frame. hls4ml's io_stream convolutions with 'same' padding read a frame that a
+    separate stage has padded to (h + k - 1) x (w + k - 1) pixels, one per clock, so the widest
+    kernel sets the period; the general-purpose baseline is sized for the same frame rate."""
+    h, w, _ = spec.input_shape
+    pad = max(spec.kernels) - 1
+    return (h + pad) * (w + pad)
 
 
 def head_layer(spec: Spec, costs: UnitCosts, dsp: bool) -> tuple[Layer, int]:
@@ -378,7 +388,8 @@ def general_design(spec: Spec, costs: UnitCosts, *, dsp: bool, clock_mhz: float)
     x_bits = max(spec.input_bits, act.bits)
     w_bits = max(spec.frozen_weights.storage.bits if spec.frozen_width else 0, spec.trainable_weights.bits,
                  spec.head_weights.bits)
-    macs = math.ceil(work.macs_per_pixel)          # MAC units for one frame per h*w cycles
+    period = frame_period(spec)
+    macs = math.ceil(work.macs_per_pixel * h * w / period)   # MAC units for one frame per IP frame period
     layers = []
 
     per_mac = (costs.multiplier(x_bits, w_bits, dsp)
@@ -390,7 +401,7 @@ def general_design(spec: Spec, costs: UnitCosts, *, dsp: bool, clock_mhz: float)
                         f"{macs} MACs of {x_bits + 1}x{w_bits} bits, {work.acc_bits}-bit partial sums", macs))
 
     weight_bits = work.weights * w_bits
-    per_cycle = math.ceil(weight_bits / (h * w))
+    per_cycle = math.ceil(weight_bits / period)
     weight_brams = max(math.ceil(weight_bits / BRAM18_BITS), math.ceil(per_cycle / BRAM18_PORT_BITS))
     layers.append(Layer("weight_buffer", Resources(bram18=weight_brams),
                         per_cycle * power.sram_pj_per_bit(weight_bits), 1,
@@ -420,7 +431,7 @@ def general_design(spec: Spec, costs: UnitCosts, *, dsp: bool, clock_mhz: float)
     layers.append(Layer("registers", costs.axilite(), 0.0, 0, "AXI-Lite slave"))
     n_layers = spec.blocks + spec.repeat_max
     latency = sum(layer.latency for layer in layers) * n_layers
-    design = Design("general", layers, h * w, h * w + latency, clock_mhz)
+    design = Design("general", layers, period, period + latency, clock_mhz)
     design.notes.append("perfect MAC utilization, one multiplier format for all layers, no zero skipping")
     return design
 

@@ -43,11 +43,13 @@ def summary_rows(est: Estimate) -> list[dict]:
 def text_report(est: Estimate, layers: bool = True) -> str:
     spec = est.spec
     ip = est.designs["semifreddo"]
+    h, w, _ = spec.input_shape
     out = [f"ESTIMATE (not a synthesis result) for spec {spec.name}: frozen fraction {spec.frozen_fraction:.1%}"
            + (f", frozen core {est.core_id}" if est.core_id else ""),
            est.label,
-           f"throughput: 1 pixel per clock (II=1), {ip.cycles_per_frame} cycles per frame, "
-           f"{ip.frames_per_second:,.0f} frames/s at {ip.clock_mhz:g} MHz", ""]
+           f"throughput: every layer takes one pixel per clock (II=1); a {h}x{w} frame, padded for the "
+           f"convolutions, takes {ip.cycles_per_frame} cycles: {ip.frames_per_second:,.0f} frames/s at "
+           f"{ip.clock_mhz:g} MHz", ""]
     if layers:
         for name in DESIGNS:
             d = est.designs[name]
@@ -61,7 +63,24 @@ def text_report(est: Estimate, layers: bool = True) -> str:
     for name, ratio in est.ratios().items():
         out.append(f"{'vs ' + TITLES[name]:<30} " + " ".join(
             f"{ratio[key]:>9.1f}x" if ratio[key] == ratio[key] else f"{'n/a':>10}" for key, _ in METRICS))
+    out += [""] + board_fit(ip)
     return "\n".join(out)
+
+
+def board_fit(design: Design) -> list[str]:
+    """Estimated utilization of each board's programmable logic (board table capacities)."""
+    from semifreddo.board_scripts.boards import BOARDS
+
+    used = design.total.rounded()
+    lines = [f"does the {TITLES[design.name]} fit? (estimated use of each board's programmable logic)"]
+    for board in BOARDS.values():
+        if not board.capacity:
+            continue
+        shares = {key: used.get(key, 0) / capacity for key, capacity in board.capacity.items()}
+        verdict = "fits" if max(shares.values()) <= 1.0 else "does NOT fit"
+        lines.append(f"  {board.name:<11} {board.part:<22} " + "  ".join(
+            f"{key.upper()} {share:6.0%}" for key, share in shares.items()) + f"  -> {verdict}")
+    return lines
 
 
 def to_json(est: Estimate) -> dict:
