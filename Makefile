@@ -28,7 +28,7 @@ SETUP_STAMP  := $(VENV)/.semifreddo-setup
 help:
 	@echo "semifreddo make targets"
 	@echo "  setup            install Debian packages (when root) and the Python virtualenv $(VENV)"
-	@echo "  demo             train the digits core and its task weight sets, print their quality"
+	@echo "  demo             train the digits core and task weight sets, check them in C simulation, run them on the emulated board"
 	@echo "  test             run the test suite (pytest, both cores)"
 	@echo "  train            pre-train the frozen core of SPEC=$(SPEC)  -> $(OUT)/core.npz"
 	@echo "  tasks            train every target task of SPEC          -> $(OUT)/weightsets/"
@@ -41,6 +41,8 @@ help:
 	@echo "  bitstream        Vivado block design + bitstream + .hwh for SPEC on BOARD"
 	@echo "  package          deploy bundle for SPEC on BOARD -> $(BUILD)/<spec>/bundle-<board>/"
 	@echo "  deploy           copy BUNDLE to BOARD_HOST over ssh and install it (see board_scripts/README.md)"
+	@echo "  board-demo       emulated board: package, run task A, switch to task B, run, compare with QKeras"
+	@echo "  bench-runtime    task-switch cost (AXI-Lite words, bytes) vs a full bitstream reload per board"
 	@echo "  estimate         estimated LUT/FF/DSP/BRAM, latency, power of SPEC's IP and two baselines"
 	@echo "  explore          design-space sweep of SPEC (frozen fraction x bits x format) -> $(OUT)/explore/"
 	@echo "  characterize     re-synthesize the unit blocks with Yosys and rewrite the unit-cost table"
@@ -84,6 +86,7 @@ demo: $(SETUP_STAMP)
 	$(MAKE) --no-print-directory tasks SPEC=digits
 	$(SF) weights list digits --build $(BUILD)
 	$(MAKE) --no-print-directory csim SPEC=digits
+	$(MAKE) --no-print-directory board-demo SPEC=digits
 
 test: $(SETUP_STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) tests
@@ -136,6 +139,25 @@ deploy: | $(SETUP_STAMP)
 	$(SF) deploy $(BUNDLE) --host "$(BOARD_HOST)" --user $(BOARD_USER) --port $(BOARD_PORT) \
 	  $(if $(OVERLAY_DIR),--overlay-dir $(OVERLAY_DIR)) $(if $(NOTEBOOK_DIR),--notebook-dir $(NOTEBOOK_DIR)) \
 	  --ssh-args="$(SSH_OPTS)"
+
+# --- PYNQ runtime and emulated board (issue 5) ---
+# The emulated board keeps its PL state in EMULATOR_STATE (deploy/README.md); `board-demo`
+# power-cycles it, packages the emulated bundle, then drives it with `semifreddo reload/run`
+# (task A, switch, task B) and compares every output with the QKeras model.
+EMULATOR_STATE ?= $(BUILD)/emulated-board
+EMULATED     := $(OUT)/bundle-emulated
+
+.PHONY: board-demo bench-runtime
+
+board-demo: $(OUT)/hls/hls_manifest.json
+	$(SF) package $(SPEC_FILE) --board emulated --build $(BUILD)
+	rm -rf $(EMULATOR_STATE)
+	SEMIFREDDO_EMULATOR_STATE=$(EMULATOR_STATE) $(BIN)/python -m semifreddo.hls_project.board_check \
+	  --spec $(SPEC_FILE) --build $(BUILD) --bundle $(EMULATED)
+
+bench-runtime: $(OUT)/hls/hls_manifest.json
+	$(SF) package $(SPEC_FILE) --board emulated --build $(BUILD)
+	$(BIN)/python -m semifreddo.deploy.bench_runtime $(EMULATED) --out bench/results/runtime.json
 
 # --- cost model and design-space exploration (issue 6) ---
 # The unit-cost table is characterized with Debian's Yosys and committed; `make characterize`

@@ -10,6 +10,9 @@
       semifreddo/deploy/*.py        the board-side driver: put the bundle folder on sys.path and
                                     `import semifreddo.deploy`
       notebooks/*.ipynb             the board notebooks
+      emulator/<overlay>.so/.json   only for ``emulated``: the IP's C simulation and the emulated
+                                    block design, which the emulated board serves as its bitstream
+      samples/<task>.npz            only for ``emulated``: held-out images and labels per task
 
 For a real board the bitstream, .hwh and register map come from the synth and bitstream steps of
 that board; for ``emulated`` the register map comes from the converted HLS project and there is
@@ -88,6 +91,60 @@ def _hardware(layout: BoardBuild, board: Board) -> tuple[dict, Path, dict | None
     return manifest, layout.hls / hlsproject.REGMAP, record
 
 
+def _emulator(layout: BoardBuild, hls_manifest: dict, regmap, stage: Path) -> dict | None:
+    """What the emulated board serves in place of a bitstream: the IP's compiled C simulation
+    (``emulator/<overlay>.so``) and, beside it as a .hwh beside a .bit, the emulated block design
+    (``emulator/<overlay>.json``, see semifreddo.deploy.emulator). None for an HLS project that has
+    no C simulation bridge (only hand-made projects lack it)."""
+    from semifreddo.deploy.emulator import describe_hardware
+    from semifreddo.deploy.simulated_ip import SimulatedIP
+    from semifreddo.hls_project.csim import build_library
+
+    hls_dir = layout.hls_source
+    if not (hls_dir / "semifreddo_bridge.cpp").exists():
+        return None
+    library = build_library(hls_dir)
+    if SimulatedIP.load(library).bank_words != regmap.n_words:
+        raise SemifreddoError(f"{library}: C simulation does not match {hls_dir / hlsproject.REGMAP}; "
+                              f"run `semifreddo convert {layout.spec}` again")
+    names = {"bitstream": f"emulator/{layout.overlay}.so", "hardware": f"emulator/{layout.overlay}.json"}
+    (stage / "emulator").mkdir()
+    shutil.copyfile(library, stage / names["bitstream"])
+    hardware = describe_hardware((hls_dir / hls_manifest["sources"][0]).read_text(), regmap.n_words,
+                                 hlsproject.ip_vlnv(hls_manifest), IP_INSTANCE, DMA_INSTANCE)
+    write_json(stage / names["hardware"], hardware)
+    return names
+
+
+SAMPLES = 200
+
+
+def _samples(spec_name: str, tasks: dict, stage: Path) -> dict:
+    """Held-out images with their labels (classify) or target images (pixel) for each task, so the
+    notebook can measure quality where the training data is not at hand: ``samples/<task>.npz``
+    with ``x``, ``y`` and ``classes`` (outputs that count for a classify task). Only a shipped spec's data can be found from its name."""
+    import io
+
+    import numpy as np
+
+    from semifreddo.models.datasets import load_task
+    from semifreddo.models.spec import load_spec
+
+    try:
+        spec = load_spec(spec_name)
+    except SemifreddoError:
+        return {}
+    names = {}
+    for task in tasks:
+        data = load_task(spec, task)
+        buffer = io.BytesIO()
+        np.savez(buffer, x=data.x_test[:SAMPLES], y=data.y_test[:SAMPLES], classes=np.int64(data.classes))
+        names[task] = f"samples/{task}.npz"
+        (stage / "samples").mkdir(exist_ok=True)
+        (stage / names[task]).write_bytes(buffer.getvalue())
+    return names
+
+
 def build_bundle(layout: BoardBuild, board: Board) -> dict:
     """Build ``layout.bundle`` and return its manifest."""
     hls_manifest, regmap_path, record = _hardware(layout, board)
@@ -116,6 +173,9 @@ def build_bundle(layout: BoardBuild, board: Board) -> dict:
     for source, name in copies.items():
         (stage / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, stage / name)
+    emulator = _emulator(layout, hls_manifest, regmap, stage) if board.emulated else None
+    samples = _samples(layout.spec, tasks, stage) if board.emulated else {}
+    written = [*copies.values(), *(emulator or {}).values(), *samples.values()]
 
     manifest = {
         "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION,
@@ -129,7 +189,8 @@ def build_bundle(layout: BoardBuild, board: Board) -> dict:
         "core_id": hls_manifest["core_id"], "regmap_id": regmap.id, "regmap": "regmap.json",
         "tasks": tasks, "driver": str(DRIVER_DIR), "notebooks": [f"notebooks/{p.name}" for p in notebooks],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "files": {name: sha256_file(stage / name) for name in sorted(copies.values())},
+        "emulator": emulator, "samples": samples,
+        "files": {name: sha256_file(stage / name) for name in sorted(written)},
     }
     if board.emulated:
         manifest["note"] = "no bitstream: the emulated board (semifreddo.deploy) serves this bundle"

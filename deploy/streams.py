@@ -14,9 +14,12 @@ The shapes and formats come from the register map's ``io`` section.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 
 from .errors import SemifreddoError
+from .fileio import atomic_write_bytes
 
 
 def frame_shape(io: dict) -> tuple[int, ...]:
@@ -70,3 +73,23 @@ def output_values(beats: np.ndarray, n_frames: int, io: dict) -> np.ndarray:
         raise SemifreddoError(f"got {codes.size} output values, expected {expected} for {n_frames} frame(s)")
     values = codes.astype(np.float64) * 2.0 ** -int(io["output_frac"])
     return values.astype(np.float32).reshape((n_frames,) + output_shape(io))
+
+
+def load_images(path) -> np.ndarray:
+    """Images from a plain .npy file (never unpickled), for the commands that take ``--input``."""
+    try:
+        images = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise SemifreddoError(f"{path}: no such file") from None
+    except ValueError as exc:
+        raise SemifreddoError(f"{path}: not a plain .npy array ({exc})") from None
+    if not isinstance(images, np.ndarray):
+        raise SemifreddoError(f"{path}: expected one .npy array, got an .npz archive")
+    return images
+
+
+def save_outputs(path, outputs: np.ndarray) -> None:
+    """Write outputs as a .npy file, atomically."""
+    buffer = io.BytesIO()
+    np.save(buffer, outputs)
+    atomic_write_bytes(path, buffer.getvalue())

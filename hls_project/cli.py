@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
-from semifreddo.deploy.errors import SemifreddoError
 from semifreddo.models.cli import add_build_argument, add_spec_argument
 
 
@@ -34,27 +32,15 @@ def cmd_convert(args) -> int:
 
 
 def cmd_csim(args) -> int:
-    import numpy as np
-
-    from semifreddo.deploy.fileio import atomic_write_bytes
+    from semifreddo.deploy.streams import load_images, save_outputs
 
     spec = _spec(args)
     from .check import load_checked_weights, open_csim
 
     ws = load_checked_weights(spec, args.build, args.weights)
     sim = open_csim(spec, args.build)
-    try:
-        images = np.load(args.input, allow_pickle=False)
-    except FileNotFoundError:
-        raise SemifreddoError(f"{args.input}: no such file") from None
-    except ValueError as exc:
-        raise SemifreddoError(f"{args.input}: not a plain .npy array ({exc})") from None
-    if not isinstance(images, np.ndarray):
-        raise SemifreddoError(f"{args.input}: expected one .npy array, got an .npz archive")
-    outputs = sim.run(images, ws, args.repeat)
-    buffer = io.BytesIO()
-    np.save(buffer, outputs)
-    atomic_write_bytes(args.output, buffer.getvalue())
+    outputs = sim.run(load_images(args.input), ws, args.repeat)
+    save_outputs(args.output, outputs)
     print(f"{args.output}: {outputs.shape[0]} output(s) of shape {outputs.shape[1:]} "
           f"(task {ws.task}, repeat {args.repeat or spec.repeat_min})")
     return 0

@@ -27,6 +27,7 @@ import numpy as np
 from semifreddo.deploy.errors import SemifreddoError, ToolMissingError
 from semifreddo.deploy.fileio import atomic_write_text
 from semifreddo.deploy.regmap import RegisterMap, load_register_map
+from semifreddo.deploy.simulated_ip import SimulatedIP
 from semifreddo.deploy.streams import input_codes, output_values, pack_pixels
 from semifreddo.deploy.weightset import WeightSet, check_compatible, read_weight_set
 
@@ -39,7 +40,6 @@ COMPILER = os.environ.get("CXX", "g++")
 # (line buffers) would otherwise be GNU-unique symbols, shared by every library in the process that
 # instantiates a template of the same name, e.g. the C simulations of two specs.
 OPT_FLAGS = "-O1 -fPIC -fno-gnu-unique"
-ABI_VERSION = 1
 
 _lock = threading.Lock()
 _sequences: dict[str, int] = {}       # library path -> last commit sequence number used in this process
@@ -132,14 +132,9 @@ class CSim:
         self.regmap: RegisterMap = load_register_map(self.hls_dir / "regmap.json")
         self.core_id: str = self.manifest["core_id"]
         self.library = build_library(self.hls_dir)
-        self._lib = ctypes.CDLL(str(self.library))
-        self._lib.sf_start.restype = ctypes.c_int
-        self._lib.sf_start.argtypes = [
-            np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS"), ctypes.c_uint32, ctypes.c_uint32,
-            ctypes.c_uint32, np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS"), ctypes.c_uint32,
-            np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS"), ctypes.c_uint32,
-            np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")]
-        if self._lib.sf_abi_version() != ABI_VERSION or self._lib.sf_bank_words() != self.regmap.n_words:
+        self._ip = SimulatedIP.load(self.library)       # the one ctypes binding (deploy/simulated_ip.py)
+        self._lib = self._ip._lib
+        if self._ip.bank_words != self.regmap.n_words:
             raise SemifreddoError(f"{self.library}: library does not match the project's register map; "
                                   "re-run `semifreddo convert`")
 
@@ -150,21 +145,9 @@ class CSim:
     def start(self, bank: np.ndarray, commit: int, repeat: int, n_frames: int,
               in_beats: np.ndarray) -> tuple[np.ndarray, dict]:
         """One start of the IP. Returns the output beats and the status registers."""
-        bank = np.ascontiguousarray(bank, dtype=np.uint32)
-        if bank.shape != (self.regmap.n_words,):
-            raise SemifreddoError(f"bank has {bank.size} words, the register map {self.regmap.n_words}")
-        in_beats = np.ascontiguousarray(in_beats, dtype=np.uint32)
-        n_out = n_frames * int(self.io["output_beats"])
-        out = np.zeros(max(n_out, 1), dtype=np.int32)
-        status = np.zeros(3, dtype=np.uint32)
-        with _lock:
-            code = self._lib.sf_start(bank, commit & 0xFFFFFFFF, repeat, n_frames, in_beats, in_beats.size, out, n_out,
-                                      status)
-        if code != 0:
-            problem = {-1: "input beats were left unread", -2: "the number of output beats was wrong",
-                       -3: "TLAST was not on the last output beat"}.get(code, f"error {code}")
-            raise SemifreddoError(f"C simulation: {problem}")
-        return out[:n_out], {"active_seq": int(status[0]), "core_id": int(status[1]), "regmap_id": int(status[2])}
+        if np.asarray(bank).size != self.regmap.n_words:
+            raise SemifreddoError(f"bank has {np.asarray(bank).size} words, the register map {self.regmap.n_words}")
+        return self._ip.start(bank, commit, repeat, n_frames, in_beats)
 
     def trace(self, image, weights: WeightSet | str | os.PathLike, repeat: int | None = None) -> dict:
         """Every traced layer's output for one image (needs a project converted with tracing)."""
@@ -197,8 +180,7 @@ class CSim:
         for first in range(0, len(codes), batch):
             chunk = codes[first:first + batch]
             with _lock:
-                _sequences[key] = _sequences.get(key, 0) % 0xFFFFFFF0 + 1
-                seq = _sequences[key]
+                seq = _sequences[key] = self._ip.new_sequence(_sequences.get(key, 0))
             beats, status = self.start(ws.words, seq, repeat, len(chunk), pack_pixels(chunk, self.io))
             if status["active_seq"] != seq:
                 raise SemifreddoError("C simulation: the commit did not take effect")

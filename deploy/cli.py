@@ -1,0 +1,102 @@
+"""``semifreddo reload``, ``run`` and ``status``: the board runtime from the command line.
+
+Each command opens a deploy bundle with :class:`semifreddo.deploy.driver.Semifreddo` on the
+board it runs on, or on the emulated board (an emulated bundle, ``--emulated``, or
+``SEMIFREDDO_DEVICE=emulated``). The PL keeps its state between commands, so a ``reload`` changes
+what a later ``run`` computes. Registered into the ``semifreddo`` command by
+``semifreddo.models.cli``; imports only numpy, pynq and the standard library.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import SemifreddoError
+
+
+def _open(args):
+    from .driver import Semifreddo
+
+    device = None
+    if args.emulated:
+        from .emulator import EmulatedDevice
+        device = EmulatedDevice(args.state)
+    elif args.state:
+        raise SemifreddoError("--state is for the emulated board; add --emulated")
+    return Semifreddo(args.bundle, device=device)
+
+
+def cmd_reload(args) -> int:
+    sf = _open(args)
+    before = sf.active_task
+    report = sf.switch(args.task or args.weights, wait=args.wait)
+    print(f"task {report.task} active (sequence {report.active_seq}, was {before or 'unknown'}); "
+          f"switched in {report.seconds * 1e3:.1f} ms without reloading the bitstream")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .streams import load_images, save_outputs
+
+    sf = _open(args)
+    images = load_images(args.input)
+    if args.repeat is not None:
+        sf.repeat = args.repeat
+    outputs = sf.run(images, batch=args.batch)
+    save_outputs(args.output, outputs)
+    report = sf.last_run
+    print(f"{args.output}: {outputs.shape[0]} output(s) of shape {outputs.shape[1:]} from task "
+          f"{report.task or 'unknown'} (sequence {report.active_seq}, repeat {sf.repeat}); "
+          f"{report.seconds:.2f} s, {report.images_per_second:.0f} images/s")
+    return 0
+
+
+def cmd_status(args) -> int:
+    status = _open(args).status()
+    print(f"bundle       {status['bundle']} ({status['board']})")
+    print(f"active task  {status['active_task'] or 'unknown'} (sequence {status['active_seq']})")
+    print(f"core id      {status['core_id']}")
+    print(f"register map {status['regmap_id']}")
+    print(f"repeat       {status['repeat']}")
+    print(f"tasks        {', '.join(status['tasks'])}")
+    return 0
+
+
+def _common(p) -> None:
+    p.add_argument("bundle", metavar="BUNDLE", type=Path, help="deploy bundle folder (`semifreddo package`)")
+    p.add_argument("--emulated", action="store_true",
+                   help="use the emulated board (the default for an emulated bundle, or SEMIFREDDO_DEVICE=emulated)")
+    p.add_argument("--state", metavar="DIR",
+                   help="the emulated board's state folder (default $SEMIFREDDO_EMULATOR_STATE or "
+                        "~/.local/state/semifreddo/emulated-board)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("reload", help="switch the board to another task without reloading the bitstream",
+                       description="Switch the running board to another task: the weight set is checked against "
+                                   "the IP's core and register map, written into the shadow bank, read back and "
+                                   "compared, then committed between frames. On any failure the previous task "
+                                   "stays active. A run in flight makes the switch fail at once (or after --wait).")
+    _common(p)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--task", metavar="NAME", help="a task of the bundle")
+    which.add_argument("--weights", metavar="FILE", type=Path, help="a weight-set file (.npz)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="S",
+                   help="seconds to wait for a run in flight to finish (default 0: fail at once)")
+    p.set_defaults(func=cmd_reload)
+
+    p = sub.add_parser("run", help="run images on the board with the active task",
+                       description="Stream images through the IP with the active task. Input: a .npy array of "
+                                   "shape (n, h, w, c) or (h, w, c), floats in [0, 1] or integer pixel codes. "
+                                   "Output: a .npy array shaped and scaled like the QKeras model's output.")
+    _common(p)
+    p.add_argument("--input", required=True, type=Path, metavar="X.npy", help="input images")
+    p.add_argument("--output", required=True, type=Path, metavar="Y.npy", help="where to write the outputs")
+    p.add_argument("--repeat", type=int, metavar="N", help="set the repeat count first (kept on the board)")
+    p.add_argument("--batch", type=int, default=1024, metavar="N", help="frames per DMA transfer (default 1024)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="print the board's active task, core id and repeat count",
+                       description="Print the active task, core id, register map and repeat count of the board.")
+    _common(p)
+    p.set_defaults(func=cmd_status)

@@ -1,0 +1,115 @@
+"""The compiled C simulation of the IP, called through its C ABI with ctypes.
+
+``semifreddo convert`` compiles the generated HLS project into ``libsemifreddo-<hash>.so``. Its
+ABI (``semifreddo_bridge.cpp``, written by ``hls_project/writer.py``)::
+
+    int sf_abi_version();  unsigned sf_bank_words(), sf_input_beats(), sf_output_beats();
+    int sf_start(const uint32_t *bank_words, uint32_t commit, uint32_t repeat, uint32_t n_frames,
+                 const uint32_t *in_words, uint32_t n_in, int32_t *out_codes, uint32_t n_out,
+                 uint32_t *status);
+
+One ``sf_start`` is one start of the real HLS top function: if ``commit`` differs from the
+active sequence number, the shadow bank is copied into the active registers; then ``n_frames``
+frames are streamed. ``status`` receives active_seq and the low 32 bits of the core id and the
+register-map id. The active registers are static inside the library, so they persist from one
+start to the next within a process, and a new process starts at power-on (active_seq 0, every
+active word 0).
+
+This is the one ctypes binding of that library: the host's C simulation (``hls_project.csim``)
+and the emulated board (``emulator.py``) both use it. numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SemifreddoError
+
+ABI_VERSION = 1
+
+START_ERRORS = {-1: "input beats were left unread", -2: "the number of output beats was wrong",
+                -3: "TLAST was not on the last output beat"}
+
+_words = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
+_codes = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
+
+
+class SimulatedIP:
+    """One loaded C simulation library. Use :meth:`load`: the library's active registers are
+    process-wide, so every user in a process must share one object per library file."""
+
+    _loaded: dict[str, "SimulatedIP"] = {}
+    _loading = threading.Lock()
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self._lib = ctypes.CDLL(str(path))
+            self._lib.sf_start.restype = ctypes.c_int
+            self._lib.sf_start.argtypes = [_words, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, _words,
+                                           ctypes.c_uint32, _codes, ctypes.c_uint32, _words]
+            version = self._lib.sf_abi_version()
+        except (OSError, AttributeError) as exc:
+            raise SemifreddoError(f"{path}: not a semifreddo C simulation library ({exc})") from None
+        if version != ABI_VERSION:
+            raise SemifreddoError(f"{path}: C simulation ABI version {version}, this toolkit speaks {ABI_VERSION}; "
+                                  "re-run `semifreddo convert`")
+        self.bank_words = int(self._lib.sf_bank_words())
+        self.input_beats = int(self._lib.sf_input_beats())
+        self.output_beats = int(self._lib.sf_output_beats())
+        self.lock = threading.RLock()          # the library's statics allow one start at a time
+        # What the library's active registers hold now (it starts at power-on).
+        self.active_seq = 0
+        self.active_words = np.zeros(self.bank_words, dtype=np.uint32)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SimulatedIP":
+        path = Path(path).resolve()
+        if not path.is_file():
+            raise SemifreddoError(f"{path}: C simulation library not found")
+        with cls._loading:
+            if str(path) not in cls._loaded:
+                cls._loaded[str(path)] = cls(path)
+            return cls._loaded[str(path)]
+
+    def start(self, bank, commit: int, repeat: int, n_frames: int, in_beats) -> tuple[np.ndarray, dict]:
+        """One start of the IP. Returns the output beats (int32 codes) and the status registers."""
+        bank = np.ascontiguousarray(bank, dtype=np.uint32)
+        if bank.shape != (self.bank_words,):
+            raise SemifreddoError(f"bank has {bank.size} words, the IP {self.bank_words}")
+        in_beats = np.ascontiguousarray(in_beats, dtype=np.uint32).reshape(-1)
+        n_out = int(n_frames) * self.output_beats
+        out = np.zeros(max(n_out, 1), dtype=np.int32)
+        status = np.zeros(3, dtype=np.uint32)
+        with self.lock:
+            code = self._lib.sf_start(bank, int(commit) & 0xFFFFFFFF, int(repeat) & 0xFFFFFFFF,
+                                      int(n_frames) & 0xFFFFFFFF, in_beats, in_beats.size, out, n_out, status)
+            if int(status[0]) != self.active_seq:
+                self.active_words = bank.copy()     # the IP copied the shadow bank
+                self.active_seq = int(status[0])
+        if code != 0:
+            raise SemifreddoError(f"C simulation: {START_ERRORS.get(code, f'error {code}')}")
+        return out[:n_out], {"active_seq": int(status[0]), "core_id": int(status[1]), "regmap_id": int(status[2])}
+
+    def new_sequence(self, after: int = 0) -> int:
+        """A commit sequence number that differs from the active one (so a commit really copies)."""
+        seq = (int(after) % 0xFFFFFFF0) + 1
+        return seq if seq != self.active_seq else seq % 0xFFFFFFF0 + 1
+
+    def restore(self, words, seq: int, repeat: int) -> None:
+        """Make the active registers hold ``words`` under sequence number ``seq`` (0 = power-on).
+
+        The copy happens only on a change of sequence number, so when the library already shows
+        ``seq`` the words are first committed under another number, then under ``seq``."""
+        words = np.ascontiguousarray(words, dtype=np.uint32)
+        with self.lock:
+            if self.active_seq == seq and np.array_equal(self.active_words, words):
+                return
+            empty = np.zeros(0, dtype=np.uint32)
+            if self.active_seq == seq:
+                self.start(words, seq ^ 0xFFFFFFFF, repeat, 0, empty)
+            self.start(words, seq, repeat, 0, empty)

@@ -1,0 +1,78 @@
+"""The demo's last step: the emulated board against the QKeras model (host side).
+
+``python -m semifreddo.hls_project.board_check --spec digits --bundle build/digits/bundle-emulated``
+drives the board with the real command line, each command its own process as a user would type
+it: ``semifreddo reload --task A``, ``semifreddo run``, ``semifreddo reload --task B``,
+``semifreddo run``. It then compares every output the board wrote with the QKeras model's
+(frozen core and that task's weight set loaded, quantized as the hardware computes) on the same
+held-out images, and exits 1 unless all are bit-identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from semifreddo.deploy.errors import SemifreddoError
+
+
+def board(*args) -> str:
+    proc = subprocess.run([sys.executable, "-m", "semifreddo.models.cli", *map(str, args)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        raise SemifreddoError(f"`semifreddo {' '.join(map(str, args))}` failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spec", default="digits")
+    parser.add_argument("--build", default="build")
+    parser.add_argument("--bundle", type=Path, required=True)
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args(argv)
+
+    from semifreddo.models.cli import quiet_tensorflow
+    from semifreddo.models.spec import load_spec
+
+    quiet_tensorflow()
+    from semifreddo.deploy.weightset import read_weight_set
+    from semifreddo.models.builder import set_repeat
+    from semifreddo.models.training import load_reference_model, predict
+
+    from .check import held_out_inputs
+
+    spec = load_spec(args.spec)
+    work = args.bundle.parent / "board-demo"
+    work.mkdir(exist_ok=True)
+    task_a, task_b = (t.task for t in spec.targets[:2])
+    all_equal = True
+    for task in (task_a, task_b):
+        x = held_out_inputs(spec, task, args.samples)
+        np.save(work / f"x_{task}.npy", x)
+        print(board("reload", args.bundle, "--task", task))
+        print(board("run", args.bundle, "--input", work / f"x_{task}.npy", "--output", work / f"y_{task}.npy",
+                    "--repeat", spec.repeat_min))
+        y_board = np.load(work / f"y_{task}.npy")
+        ws = read_weight_set(args.bundle / "weightsets" / f"{task}.npz")
+        model = load_reference_model(spec, args.build, ws)
+        set_repeat(model, spec, spec.repeat_min)
+        y_qkeras = predict(model, x)
+        differ = int(np.count_nonzero(y_board != y_qkeras))
+        all_equal &= differ == 0 and y_board.shape == y_qkeras.shape
+        print(f"{spec.name}/{task}: {differ} of {y_qkeras.size} outputs of the emulated board differ from the "
+              f"QKeras model on {len(x)} held-out images -- {'bit-identical' if differ == 0 else 'MISMATCH'}")
+    print(board("status", args.bundle))
+    return 0 if all_equal else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except SemifreddoError as exc:
+        print(f"semifreddo: error: {exc}", file=sys.stderr)
+        sys.exit(2)
