@@ -72,8 +72,10 @@ def test_alpha_blend_and_core_shuffle(digits_spec):
         expected = quantize_relu(alpha * frozen[..., blend.frozen_channels] + (1 - alpha) * own,
                                  act.bits, act.integer)
         np.testing.assert_array_equal(blended, expected)
-    # Core A blends with frozen channels 0..3, core B with 4..7.
-    assert model.get_layer("b2_B_blend").frozen_channels == [4, 5, 6, 7]
+    # Core A blends with the first `width` frozen channels, core B with the next `width`.
+    width = digits_spec.trainable_width
+    assert list(model.get_layer("b2_A_blend").frozen_channels) == list(range(width))
+    assert list(model.get_layer("b2_B_blend").frozen_channels) == list(range(width, 2 * width))
 
 
 def test_codes_round_trip_into_a_fresh_model(digits_spec):
