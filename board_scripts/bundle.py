@@ -12,7 +12,8 @@
       notebooks/*.ipynb             the board notebooks
       emulator/<overlay>.so/.json   only for ``emulated``: the IP's C simulation and the emulated
                                     block design, which the emulated board serves as its bitstream
-      samples/<task>.npz            only for ``emulated``: held-out images and labels per task
+      samples/<task>.npz            held-out images and labels per task (shipped specs), so the
+                                    notebook measures quality on the board itself
 
 For a real board the bitstream, .hwh and register map come from the synth and bitstream steps of
 that board; for ``emulated`` the register map comes from the converted HLS project and there is
@@ -174,7 +175,7 @@ def build_bundle(layout: BoardBuild, board: Board) -> dict:
         (stage / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, stage / name)
     emulator = _emulator(layout, hls_manifest, regmap, stage) if board.emulated else None
-    samples = _samples(layout.spec, tasks, stage) if board.emulated else {}
+    samples = _samples(layout.spec, tasks, stage)
     written = [*copies.values(), *(emulator or {}).values(), *samples.values()]
 
     manifest = {

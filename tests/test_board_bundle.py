@@ -50,8 +50,9 @@ def test_board_bundle_layout_and_checksums(built):
     driver = {f"semifreddo/deploy/{p.name}" for p in (REPO / "deploy").glob("*.py")}
     notebooks = {f"notebooks/{p.name}" for p in (REPO / "deploy" / "notebooks").glob("*.ipynb")}
     weightsets = {f"weightsets/{p.name}" for p in (built / SPEC / "weightsets").glob("*.npz")}
+    samples = {name.replace("weightsets/", "samples/") for name in weightsets}   # held-out images per task
     assert files_under(bundle) == {"manifest.json", "regmap.json", "semifreddo_digits.bit", "semifreddo_digits.hwh",
-                                   *weightsets, *driver, *notebooks}
+                                   *weightsets, *driver, *notebooks, *samples}
     assert len(weightsets) == 2 and "semifreddo/deploy/regmap.py" in driver
     # every file but the manifest is listed, with its SHA-256
     assert manifest["files"] == {name: sha256(bundle / name) for name in files_under(bundle) - {"manifest.json"}}
