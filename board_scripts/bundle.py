@@ -29,13 +29,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.fileio import sha256_file
+from semifreddo.deploy.fileio import replace_dir, sha256_file, start_staging_dir
 from semifreddo.deploy.weightset import read_weight_set
 
 from . import hlsproject
 from .boards import Board
 from .flow import BITSTREAM_RECORD, SYNTH_RECORD, read_record
-from .layout import BoardBuild, read_json, replace_dir, start_partial, write_json
+from .layout import BoardBuild, read_json, write_json
 
 BUNDLE_FORMAT = "semifreddo-bundle"
 BUNDLE_VERSION = 1
@@ -161,7 +161,7 @@ def build_bundle(layout: BoardBuild, board: Board) -> dict:
             raise SemifreddoError(f"{path}: task {ws.task} is already in {tasks[ws.task]}")
         tasks[ws.task] = f"weightsets/{path.name}"
 
-    stage = start_partial(layout.bundle)
+    stage = start_staging_dir(layout.bundle)
     copies = {regmap_path: "regmap.json"}
     copies.update({path: f"weightsets/{path.name}" for path in weightsets})
     if record:

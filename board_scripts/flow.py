@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.fileio import atomic_write_text
+from semifreddo.deploy.fileio import atomic_write_text, replace_dir, start_staging_dir
 
 from . import hlsproject
 from .boards import Board
 from .layout import (BLOCK_DESIGN, HLS_PROJECT, HLS_SOLUTION, VIVADO_PROJECT, BoardBuild, read_json,
-                     replace_dir, start_partial, write_json)
+                     write_json)
 from .report import CsynthReport, parse_csynth
 from .scripts import bitstream_script, hls_script
 from .tools import find_hls_tool, find_vivado, run_tool
@@ -65,7 +65,7 @@ def run_synth(layout: BoardBuild, board: Board, *, clock_mhz: float | None = Non
     if not 1.0 <= clock_mhz <= 800.0:
         raise SemifreddoError(f"clock {clock_mhz:g} MHz is out of range (1-800 MHz)")
 
-    stage = start_partial(layout.hls)
+    stage = start_staging_dir(layout.hls)
     script = stage / "synth.tcl"
     atomic_write_text(script, hls_script(board, project, clock_mhz=clock_mhz, cosim=cosim))
     warnings = run_tool(tool, script, cwd=stage, log=stage / "vitis_hls.log", echo=echo)
@@ -112,7 +112,7 @@ def run_bitstream(layout: BoardBuild, board: Board, *, jobs: int | None = None, 
                               f"run `semifreddo synth {layout.spec} --board {board.name}` first")
     jobs = jobs or os.cpu_count() or 1
 
-    stage = start_partial(layout.vivado)
+    stage = start_staging_dir(layout.vivado)
     script = stage / "bitstream.tcl"
     atomic_write_text(script, bitstream_script(board, spec=layout.spec, ip_repo=layout.ip_repo.resolve(),
                                                ip_vlnv=synth["ip_vlnv"], clock_mhz=synth["clock_mhz"], jobs=jobs))

@@ -19,8 +19,6 @@ finished, so a folder at its final path is always complete. A failed step leaves
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,34 +87,6 @@ class BoardBuild:
     @property
     def bundle(self) -> Path:
         return self.spec_root / f"bundle-{self.board}"
-
-
-def partial(final: Path) -> Path:
-    return final.with_name(final.name + ".partial")
-
-
-def start_partial(final: Path) -> Path:
-    """A fresh, empty staging folder for ``final``."""
-    stage = partial(final)
-    if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir(parents=True)
-    return stage
-
-
-def replace_dir(stage: Path, final: Path) -> None:
-    """Move the finished ``stage`` folder to ``final``, replacing what was there.
-
-    Each rename is atomic; between the two, ``final`` is briefly absent, never half-written.
-    """
-    old = final.with_name(final.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(stage, final)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def write_json(path: Path, data: dict) -> None:

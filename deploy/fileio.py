@@ -1,4 +1,5 @@
-"""Atomic file writes, advisory file locks and checksums (standard library only; the board uses this too).
+"""Atomic file and folder writes, advisory file locks and checksums (standard library only; the board
+uses this too).
 
 A file written here is either the complete new version or the old one: the bytes go to a temporary
 file in the same folder, are flushed to disk, and then renamed over the target, which POSIX makes
@@ -11,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +48,30 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
 
 def atomic_write_text(path: str | os.PathLike, text: str, durable: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), durable)
+
+
+def start_staging_dir(final: Path) -> Path:
+    """A fresh, empty ``<final>.partial`` folder in which to build ``final``; see :func:`replace_dir`."""
+    stage = final.with_name(final.name + ".partial")
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    return stage
+
+
+def replace_dir(stage: Path, final: Path) -> None:
+    """Move the finished ``stage`` folder to ``final``, replacing what was there.
+
+    Each rename is atomic; between the two, ``final`` is briefly absent, never half-written.
+    """
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(stage, final)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def sha256_bytes(data: bytes) -> str:

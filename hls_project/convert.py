@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.fileio import atomic_write_text
+from semifreddo.deploy.fileio import atomic_write_text, replace_dir, start_staging_dir
 from semifreddo.deploy.streams import input_codes, pack_pixels
 from semifreddo.deploy.weightset import read_weight_set
 from semifreddo.models.artifacts import BuildPaths, load_core
@@ -87,8 +86,7 @@ def convert(spec: Spec, build=None, *, part: str = DEFAULT_PART, clock_ns: float
     config["Model"]["Semifreddo"] = _info(spec, core.core_id)
 
     target = paths.root / "hls-trace" if trace else paths.hls
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = start_staging_dir(target)
     chatter = io.StringIO()
     try:
         with contextlib.redirect_stdout(chatter):
@@ -112,16 +110,11 @@ def convert(spec: Spec, build=None, *, part: str = DEFAULT_PART, clock_ns: float
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        # Keep the compiled C simulation libraries: they are named by a hash of the sources, so an
-        # unchanged project reuses its library and a changed one gets a new one.
-        if (target / "csim").is_dir():
-            (target / "csim").rename(staging / "csim")
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    # Keep the compiled C simulation libraries: they are named by a hash of the sources, so an
+    # unchanged project reuses its library and a changed one gets a new one.
+    if (target / "csim").is_dir():
+        (target / "csim").rename(staging / "csim")
+    replace_dir(staging, target)
 
 
 def _write_tb_data(spec: Spec, build, hls_dir: Path, core_id: str) -> None:

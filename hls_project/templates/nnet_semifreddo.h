@@ -37,6 +37,21 @@ typename res_T::value_type blend_one(typename frozen_T::value_type f, typename o
     return typename res_T::value_type(blended);
 }
 
+// One pixel: each of the core's own channels blended with its frozen partner channel.
+template <class frozen_T, class own_T, class res_T, typename CONFIG_T>
+res_T blend_pixel(const frozen_T &f, const own_T &t, const typename CONFIG_T::alpha_t alpha[CONFIG_T::n_chan]) {
+    #pragma HLS INLINE
+    res_T out;
+    PRAGMA_DATA_PACK(out)
+BlendChannels:
+    for (unsigned j = 0; j < CONFIG_T::n_chan; j++) {
+        #pragma HLS UNROLL
+        out[j] = blend_one<frozen_T, own_T, res_T, CONFIG_T>(
+            f[(CONFIG_T::frozen_offset + j) % CONFIG_T::n_frozen], t[j], alpha[j]);
+    }
+    return out;
+}
+
 template <class frozen_T, class own_T, class res_T, typename CONFIG_T>
 void alpha_blend(hls::stream<frozen_T> &frozen, hls::stream<own_T> &own, hls::stream<res_T> &res,
                  const typename CONFIG_T::alpha_t alpha[CONFIG_T::n_chan]) {
@@ -45,18 +60,11 @@ BlendPixels:
         #pragma HLS PIPELINE
         frozen_T f = frozen.read();
         own_T t = own.read();
-        res_T out;
-        PRAGMA_DATA_PACK(out)
-    BlendChannels:
-        for (unsigned j = 0; j < CONFIG_T::n_chan; j++) {
-            #pragma HLS UNROLL
-            out[j] = blend_one<frozen_T, own_T, res_T, CONFIG_T>(
-                f[(CONFIG_T::frozen_offset + j) % CONFIG_T::n_frozen], t[j], alpha[j]);
-        }
-        res.write(out);
+        res.write(blend_pixel<frozen_T, own_T, res_T, CONFIG_T>(f, t, alpha));
     }
 }
 
+// Core shuffle: with swap set, a core blends the other core's features instead of its own.
 template <class frozen_T, class own_T, class res_T, typename CONFIG_T>
 void alpha_blend_shuffle(hls::stream<frozen_T> &frozen, hls::stream<own_T> &own, hls::stream<own_T> &other,
                          hls::stream<res_T> &res, const typename CONFIG_T::alpha_t alpha[CONFIG_T::n_chan],
@@ -67,16 +75,7 @@ BlendPixels:
         frozen_T f = frozen.read();
         own_T t = own.read();
         own_T o = other.read();
-        res_T out;
-        PRAGMA_DATA_PACK(out)
-    BlendChannels:
-        for (unsigned j = 0; j < CONFIG_T::n_chan; j++) {
-            #pragma HLS UNROLL
-            typename own_T::value_type selected = swap ? o[j] : t[j];
-            out[j] = blend_one<frozen_T, own_T, res_T, CONFIG_T>(
-                f[(CONFIG_T::frozen_offset + j) % CONFIG_T::n_frozen], selected, alpha[j]);
-        }
-        res.write(out);
+        res.write(blend_pixel<frozen_T, own_T, res_T, CONFIG_T>(f, swap ? o : t, alpha));
     }
 }
 
