@@ -61,10 +61,6 @@ def pack_pixels(codes: np.ndarray, io: dict) -> np.ndarray:
     return np.bitwise_or.reduce(codes.astype(np.uint32) << shifts, axis=-1).reshape(-1).astype(np.uint32)
 
 
-def beats_per_frame(io: dict) -> tuple[int, int]:
-    return int(io["input_beats"]), int(io["output_beats"])
-
-
 def output_values(beats: np.ndarray, n_frames: int, io: dict) -> np.ndarray:
     """Output beats (sign-extended codes) -> real values shaped like the QKeras model's output."""
     codes = np.asarray(beats).astype(np.uint32).view(np.int32).astype(np.int64)

@@ -17,7 +17,7 @@ from semifreddo.models.artifacts import BuildPaths, load_core
 from semifreddo.models.layout import register_map
 from semifreddo.models.spec import Spec
 
-from .csim import CSim
+from .csim import CSim, load_manifest
 
 
 def open_csim(spec: Spec, build=None, hls_dir: Path | None = None) -> CSim:
@@ -25,8 +25,7 @@ def open_csim(spec: Spec, build=None, hls_dir: Path | None = None) -> CSim:
     paths = BuildPaths.for_spec(spec, build)
     hls_dir = Path(hls_dir or paths.hls)
     core = load_core(paths.core, spec)
-    if not (hls_dir / "hls_manifest.json").exists():
-        raise SemifreddoError(f"{hls_dir}: no HLS project yet; run `semifreddo convert {spec.path or spec.name}` first")
+    load_manifest(hls_dir, spec.path or spec.name)        # a clear error before any compiling
     sim = CSim(hls_dir)
     if sim.core_id != core.core_id:
         raise SemifreddoError(f"{hls_dir} was converted from frozen core {sim.core_id}, but {paths.core} holds "

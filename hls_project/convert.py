@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from semifreddo.deploy.errors import SemifreddoError
 from semifreddo.deploy.fileio import atomic_write_text, replace_dir, start_staging_dir
 from semifreddo.deploy.streams import input_codes, pack_pixels
 from semifreddo.deploy.weightset import read_weight_set
@@ -139,11 +138,3 @@ def _write_tb_data(spec: Spec, build, hls_dir: Path, core_id: str) -> None:
     (tb / "inputs.txt").write_text("\n".join(str(int(w)) for w in pack_pixels(input_codes(images, rmap.io), rmap.io))
                                    + "\n")
     (tb / "expected.txt").write_text("\n".join(str(int(round(v))) for v in expected) + "\n")
-
-
-def load_manifest(hls_dir: Path, spec: Spec | None = None) -> dict:
-    path = Path(hls_dir) / "hls_manifest.json"
-    if not path.exists():
-        name = spec.name if spec else "SPEC"
-        raise SemifreddoError(f"{hls_dir}: no HLS project yet; run `semifreddo convert {name}` first")
-    return json.loads(path.read_text())

@@ -126,15 +126,20 @@ def build_count(hls_dir: Path) -> int:
     return json.loads(path.read_text())["builds"] if path.exists() else 0
 
 
+def load_manifest(hls_dir: Path, spec_name: str = "SPEC") -> dict:
+    """The converted project's ``hls_manifest.json``, or an error that says to convert first."""
+    path = Path(hls_dir) / "hls_manifest.json"
+    if not path.exists():
+        raise SemifreddoError(f"{hls_dir}: no HLS project yet; run `semifreddo convert {spec_name}` first")
+    return json.loads(path.read_text())
+
+
 class CSim:
     """The compiled IP. ``CSim(hls_dir)`` builds the library if needed and loads it."""
 
     def __init__(self, hls_dir: str | os.PathLike):
         self.hls_dir = Path(hls_dir)
-        manifest_path = self.hls_dir / "hls_manifest.json"
-        if not manifest_path.exists():
-            raise SemifreddoError(f"{self.hls_dir}: no HLS project; run `semifreddo convert` first")
-        self.manifest = json.loads(manifest_path.read_text())
+        self.manifest = load_manifest(self.hls_dir)
         self.regmap: RegisterMap = load_register_map(self.hls_dir / "regmap.json")
         self.core_id: str = self.manifest["core_id"]
         self.library = build_library(self.hls_dir)

@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 import warnings
-from pathlib import Path
 
 from semifreddo.deploy.errors import SemifreddoError
 

@@ -1,6 +1,5 @@
 """Spec validation: every malformed field is reported by its path, in one line, with exit code 2."""
 
-import copy
 
 import pytest
 import yaml
