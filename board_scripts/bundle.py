@@ -23,26 +23,24 @@ staging folder and renamed into place.
 
 from __future__ import annotations
 
+import re
 import shutil
 import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timezone
 from pathlib import Path
 
+from semifreddo.deploy.contract import (BUNDLE_FORMAT, BUNDLE_MANIFEST as MANIFEST, DMA_INSTANCE, DMA_VLNV,
+                                        IP_INSTANCE, ports, read_bundle_manifest, stamp)
 from semifreddo.deploy.errors import SemifreddoError
 from semifreddo.deploy.fileio import replace_dir, sha256_file, start_staging_dir
 from semifreddo.deploy.weightset import read_weight_set
 
 from . import hlsproject
-from .boards import Board
+from semifreddo.deploy.boards import Board
 from .flow import BITSTREAM_RECORD, SYNTH_RECORD, read_record
-from .layout import BoardBuild, read_json, write_json
+from .layout import BoardBuild, write_json
 
-BUNDLE_FORMAT = "semifreddo-bundle"
-BUNDLE_VERSION = 1
-MANIFEST = "manifest.json"
 DRIVER_DIR = Path("semifreddo") / "deploy"
-IP_INSTANCE = "semifreddo_0"
-DMA_INSTANCE = "axi_dma_0"
 
 
 def deploy_source() -> Path:
@@ -87,9 +85,56 @@ def _hardware(layout: BoardBuild, board: Board) -> tuple[dict, Path, dict | None
     for path in (layout.bitstream, layout.hwh):
         if not path.exists():
             raise SemifreddoError(f"{path} not found: run `{step}` again")
-    manifest = hlsproject.read_manifest(layout.hls / hlsproject.MANIFEST)
+    manifest = hlsproject.read_manifest(layout.hls, layout.spec)
     check_hwh(layout.hwh, board, synth["ip_vlnv"])
     return manifest, layout.hls / hlsproject.REGMAP, record
+
+
+# The emulated block design (read by semifreddo.deploy.emulator in place of a .hwh).
+EMULATED_HARDWARE_FORMAT = "semifreddo-emulated-hardware"
+IP_ADDRESS = 0x4000_0000        # where PYNQ-Z2 designs usually put the first GP0 slave
+DMA_ADDRESS = 0x4040_0000
+PRAGMA = re.compile(r"#pragma\s+HLS\s+INTERFACE\s+s_axilite\s+port=(\w+)\s+bundle=\w+\s+offset=(0x[0-9a-fA-F]+)")
+
+
+def emulated_hardware(top_cpp: str, bank_words: int, ip_vlnv: str) -> dict:
+    """The emulated block design, in the form PYNQ's ``ip_dict`` takes for a real .hwh.
+
+    As Vitis HLS does for the real IP, the register offsets come from the ``s_axilite`` pragmas
+    of the top function's C++ (``top_cpp``), not from ``regmap.json``, so the driver's check of
+    the register map against the hardware means the same thing here as on a board."""
+    outputs = ports("out")
+    offsets = {name: int(offset, 16) for name, offset in PRAGMA.findall(top_cpp)}
+    if "bank" not in offsets or not set(outputs) <= set(offsets):
+        raise SemifreddoError("the IP's C++ has no s_axilite pragmas for its bank and status registers; "
+                              "re-run `semifreddo convert`")
+    bank_offset = offsets.pop("bank")
+    registers = {"CTRL": (0x00, "read-write", "Control signals"),
+                 "GIER": (0x04, "read-write", "Global Interrupt Enable Register"),
+                 "IP_IER": (0x08, "read-write", "IP Interrupt Enable Register"),
+                 "IP_ISR": (0x0C, "read-write", "IP Interrupt Status Register")}
+    for name, offset in offsets.items():
+        if name in outputs:
+            registers[name] = (offset, "read-only", f"Data signal of {name}")
+            registers[f"{name}_ctrl"] = (offset + 4, "read-only", f"Control signal of {name}")
+        else:
+            registers[name] = (offset, "read-write", f"Data signal of {name}")
+    addr_range = max(0x10000, 1 << (bank_offset + 4 * bank_words - 1).bit_length())
+
+    def ip(vlnv, address, size, regs, parameters):
+        return {"type": vlnv, "phys_addr": address, "addr_range": size, "parameters": parameters,
+                "registers": {name: {"address_offset": off, "size": 32, "access": access, "description": text,
+                                     "fields": {}} for name, (off, access, text) in regs.items()}}
+
+    dma_parameters = {"c_include_sg": "0", "c_sg_length_width": "26", "c_micro_dma": "0",
+                      "c_include_mm2s": "1", "c_include_s2mm": "1", "c_include_mm2s_dre": "0",
+                      "c_include_s2mm_dre": "0", "c_m_axi_mm2s_data_width": "64", "c_m_axi_s2mm_data_width": "64",
+                      "c_m_axis_mm2s_tdata_width": "32", "c_s_axis_s2mm_tdata_width": "32"}
+    return {**stamp(EMULATED_HARDWARE_FORMAT),
+            "ip": {IP_INSTANCE: ip(ip_vlnv, IP_ADDRESS, addr_range, registers, {}),
+                   DMA_INSTANCE: ip(DMA_VLNV, DMA_ADDRESS, 0x10000, {}, dma_parameters)},
+            "ip_instance": IP_INSTANCE, "dma_instance": DMA_INSTANCE, "bank": {"offset": bank_offset,
+                                                                              "words": bank_words}}
 
 
 def _emulator(layout: BoardBuild, hls_manifest: dict, regmap, stage: Path) -> dict | None:
@@ -97,7 +142,6 @@ def _emulator(layout: BoardBuild, hls_manifest: dict, regmap, stage: Path) -> di
     (``emulator/<overlay>.so``) and, beside it as a .hwh beside a .bit, the emulated block design
     (``emulator/<overlay>.json``, see semifreddo.deploy.emulator). None for an HLS project that has
     no C simulation bridge (only hand-made projects lack it)."""
-    from semifreddo.deploy.emulator import describe_hardware
     from semifreddo.deploy.simulated_ip import SimulatedIP
     from semifreddo.hls_project.csim import build_library
 
@@ -111,8 +155,8 @@ def _emulator(layout: BoardBuild, hls_manifest: dict, regmap, stage: Path) -> di
     names = {"bitstream": f"emulator/{layout.overlay}.so", "hardware": f"emulator/{layout.overlay}.json"}
     (stage / "emulator").mkdir()
     shutil.copyfile(library, stage / names["bitstream"])
-    hardware = describe_hardware((hls_dir / hls_manifest["sources"][0]).read_text(), regmap.n_words,
-                                 hlsproject.ip_vlnv(hls_manifest), IP_INSTANCE, DMA_INSTANCE)
+    hardware = emulated_hardware((hls_dir / hls_manifest["sources"][0]).read_text(), regmap.n_words,
+                                 hls_manifest["ip_vlnv"])
     write_json(stage / names["hardware"], hardware)
     return names
 
@@ -179,13 +223,13 @@ def build_bundle(layout: BoardBuild, board: Board) -> dict:
     written = [*copies.values(), *(emulator or {}).values(), *samples.values()]
 
     manifest = {
-        "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION,
+        **stamp(BUNDLE_FORMAT),
         "spec": layout.spec, "board": board.name, "part": board.part, "emulated": board.emulated,
         "overlay": layout.overlay,
         "bitstream": layout.bitstream.name if record else None,
         "hwh": layout.hwh.name if record else None,
         "clock_mhz": record["clock_mhz"] if record else None,
-        "ip_vlnv": hlsproject.ip_vlnv(hls_manifest),
+        "ip_vlnv": hls_manifest["ip_vlnv"],
         "ip_instance": IP_INSTANCE, "dma_instance": DMA_INSTANCE,
         "core_id": hls_manifest["core_id"], "regmap_id": regmap.id, "regmap": "regmap.json",
         "tasks": tasks, "driver": str(DRIVER_DIR), "notebooks": [f"notebooks/{p.name}" for p in notebooks],
@@ -216,13 +260,6 @@ def compare_checksums(manifest: dict, found: dict[str, str], where: str) -> None
                     for label, names in (("missing", missing), ("not in the manifest", extra),
                                          ("checksum differs for", changed)) if names]
         raise SemifreddoError(f"{where}: bundle does not match its manifest: {'; '.join(problems)}")
-
-
-def read_bundle_manifest(folder: Path) -> dict:
-    manifest = read_json(folder / MANIFEST, "not a bundle; build one with `semifreddo package`")
-    if manifest.get("format") != BUNDLE_FORMAT or manifest.get("version") != BUNDLE_VERSION:
-        raise SemifreddoError(f"{folder / MANIFEST}: not a version-{BUNDLE_VERSION} semifreddo bundle")
-    return manifest
 
 
 def verify_bundle(folder: Path) -> dict:

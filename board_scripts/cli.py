@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import argparse
 
+from semifreddo.deploy.errors import SemifreddoError
+
 BOARD_HELP = "target board (see `semifreddo boards`)"
+
+STAGE = 3    # where these commands appear in `semifreddo --help` (pipeline order)
 
 
 def _spec_name(spec: str) -> str:
@@ -24,7 +28,7 @@ def _layout(args, board: str):
 
 
 def cmd_boards(args) -> int:
-    from .boards import BOARDS
+    from semifreddo.deploy.boards import BOARDS
 
     print(f"{'board':<12} {'part':<22} {'PS IP':<18} {'HP bits':>7} {'clock':>9}  description")
     for b in BOARDS.values():
@@ -36,7 +40,7 @@ def cmd_boards(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from .boards import fpga_board
+    from semifreddo.deploy.boards import fpga_board
     from .flow import run_synth
     from .report import cost_model_estimate, format_table
     from .tools import find_hls_tool
@@ -51,15 +55,15 @@ def cmd_synth(args) -> int:
     if result.report:
         try:
             estimate = cost_model_estimate(args.spec, args.build, args.clock_mhz or board.clock_mhz)
-        except Exception as exc:         # the estimate is a side dish; the synthesis result stands
-            print(f"(no estimate: {exc.__class__.__name__}: {exc})")
+        except SemifreddoError as exc:   # the estimate is a side dish; the synthesis result stands
+            print(f"(no estimate: {exc})")
             estimate = None
         print(format_table(result.report, estimate))
     return 0
 
 
 def cmd_bitstream(args) -> int:
-    from .boards import fpga_board
+    from semifreddo.deploy.boards import fpga_board
     from .flow import run_bitstream
     from .tools import find_vivado
 
@@ -75,7 +79,7 @@ def cmd_bitstream(args) -> int:
 
 
 def cmd_package(args) -> int:
-    from .boards import get_board
+    from semifreddo.deploy.boards import get_board
     from .bundle import build_bundle
 
     board = get_board(args.board)

@@ -12,20 +12,20 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from semifreddo.deploy.contract import read_artifact, stamp
 from semifreddo.deploy.errors import SemifreddoError
 from semifreddo.deploy.fileio import atomic_write_text, replace_dir, start_staging_dir
 
 from . import hlsproject
-from .boards import Board
-from .layout import (BLOCK_DESIGN, HLS_PROJECT, HLS_SOLUTION, VIVADO_PROJECT, BoardBuild, read_json,
-                     write_json)
+from semifreddo.deploy.boards import Board
+from .layout import BLOCK_DESIGN, HLS_PROJECT, HLS_SOLUTION, VIVADO_PROJECT, BoardBuild, write_json
 from .report import CsynthReport, parse_csynth
 from .scripts import bitstream_script, hls_script
 from .tools import find_hls_tool, find_vivado, run_tool
 
 SYNTH_RECORD = "synth.json"
 BITSTREAM_RECORD = "bitstream.json"
-RECORD_VERSION = 1
+RECORD_FORMATS = {SYNTH_RECORD: "semifreddo-synth", BITSTREAM_RECORD: "semifreddo-bitstream"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class BitstreamResult:
 
 def read_record(path: Path, step: str) -> dict:
     """A step's record (synth.json, bitstream.json); ``step`` is the command that writes it."""
-    return read_json(path, f"run `{step}` first")
+    return read_artifact(path, RECORD_FORMATS[path.name], f"run `{step}` first")
 
 
 def csynth_xml(solution: Path, top: str) -> Path | None:
@@ -79,10 +79,10 @@ def run_synth(layout: BoardBuild, board: Board, *, clock_mhz: float | None = Non
     if report_xml:
         shutil.copyfile(report_xml, stage / "csynth.xml")
     # Snapshot what the IP was built from: package ships this register map, not a later one.
-    shutil.copyfile(project.root / hlsproject.MANIFEST, stage / hlsproject.MANIFEST)
+    shutil.copyfile(project.root / hlsproject.MANIFEST, stage / hlsproject.MANIFEST)   # read back by package
     shutil.copyfile(project.root / hlsproject.REGMAP, stage / hlsproject.REGMAP)
     write_json(stage / SYNTH_RECORD, {
-        "format": "semifreddo-synth", "version": RECORD_VERSION, "spec": layout.spec, "board": board.name,
+        **stamp(RECORD_FORMATS[SYNTH_RECORD]), "spec": layout.spec, "board": board.name,
         "part": board.part, "clock_mhz": clock_mhz, "cosim": cosim, "ip_vlnv": project.ip_vlnv,
         "ip_repo": str(layout.ip_repo.relative_to(layout.hls)), "core_id": project.core_id,
         "regmap_id": project.regmap_id, "hls_project": str(project.root),
@@ -127,7 +127,7 @@ def run_bitstream(layout: BoardBuild, board: Board, *, jobs: int | None = None, 
     shutil.copyfile(bit, stage / layout.bitstream.name)
     shutil.copyfile(hwh, stage / layout.hwh.name)
     write_json(stage / BITSTREAM_RECORD, {
-        "format": "semifreddo-bitstream", "version": RECORD_VERSION, "spec": layout.spec, "board": board.name,
+        **stamp(RECORD_FORMATS[BITSTREAM_RECORD]), "spec": layout.spec, "board": board.name,
         "part": board.part, "clock_mhz": synth["clock_mhz"], "ip_vlnv": synth["ip_vlnv"],
         "core_id": synth["core_id"], "regmap_id": synth["regmap_id"], "bitstream": layout.bitstream.name,
         "hwh": layout.hwh.name, "hwh_found_in": str(hwh.relative_to(stage)), "warnings": warnings,

@@ -13,15 +13,7 @@ from pathlib import Path
 
 from semifreddo.deploy.errors import SemifreddoError
 from semifreddo.deploy.regmap import RegisterMap, load_register_map
-
-from .layout import read_json
-
-MANIFEST = "hls_manifest.json"
-REGMAP = "regmap.json"
-FORMAT = "semifreddo-hls"
-VERSION = 1
-REQUIRED = {"top": str, "spec": str, "core_id": str, "regmap_id": str, "sources": list, "testbench": list,
-            "tb_data": str, "cflags": str, "vendor": str, "library": str, "ip_version": str}
+from semifreddo.hls_project.project import MANIFEST, REGMAP, read_manifest
 
 
 @dataclass(frozen=True)
@@ -43,7 +35,7 @@ class HlsProject:
 
     @property
     def ip_vlnv(self) -> str:
-        return ip_vlnv(self.manifest)
+        return self.manifest["ip_vlnv"]
 
     @property
     def sources(self) -> list[Path]:
@@ -60,11 +52,6 @@ class HlsProject:
     @property
     def cflags(self) -> str:
         return absolute_include_flags(self.manifest["cflags"], self.root)
-
-
-def ip_vlnv(manifest: dict) -> str:
-    """vendor:library:name:version of the IP that Vitis HLS exports for this manifest."""
-    return f"{manifest['vendor']}:{manifest['library']}:{manifest['top']}:{manifest['ip_version']}"
 
 
 def absolute_include_flags(cflags: str, root: Path) -> str:
@@ -84,29 +71,10 @@ def absolute_include_flags(cflags: str, root: Path) -> str:
     return " ".join(out)
 
 
-def read_manifest(path: Path) -> dict:
-    """Read and check an ``hls_manifest.json``: format, version, and every field the flow uses."""
-    manifest = read_json(path, "run `semifreddo convert` first")
-    if manifest.get("format") != FORMAT:
-        raise SemifreddoError(f"{path}: not a semifreddo HLS manifest (format is not {FORMAT!r})")
-    if manifest.get("version") != VERSION:
-        raise SemifreddoError(f"{path}: unknown manifest version {manifest.get('version')!r} "
-                              f"(this toolkit reads version {VERSION})")
-    for key, kind in REQUIRED.items():
-        if not isinstance(manifest.get(key), kind):
-            raise SemifreddoError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
-    if not manifest["sources"]:
-        raise SemifreddoError(f"{path}: field 'sources' is empty")
-    return manifest
-
-
 def load_hls_project(root: Path, spec: str) -> HlsProject:
     """The converted HLS project of ``spec`` at ``root``, checked against the contract."""
     root = Path(root).resolve()
-    if not (root / MANIFEST).exists():
-        raise SemifreddoError(f"no HLS project at {root} (no {MANIFEST}): "
-                              f"run `semifreddo convert {spec}` (make hls SPEC={spec}) first")
-    project = HlsProject(root, read_manifest(root / MANIFEST))
+    project = HlsProject(root, read_manifest(root, spec))
     if project.manifest["spec"] != spec:
         raise SemifreddoError(f"{root / MANIFEST}: made for spec {project.manifest['spec']!r}, not {spec!r}")
     for path in [*project.sources, *project.testbench, project.tb_data, root / REGMAP]:

@@ -22,7 +22,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from semifreddo.deploy.errors import SemifreddoError
 from semifreddo.deploy.fileio import atomic_write_text
 
 HLS_PROJECT = "prj"        # Vitis HLS project folder inside synth/<board>/hls/
@@ -91,16 +90,3 @@ class BoardBuild:
 
 def write_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
-
-
-def read_json(path: Path, if_missing: str) -> dict:
-    """A JSON object from ``path``; one-line errors, ``if_missing`` saying what to do when it is absent."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise SemifreddoError(f"{path} not found: {if_missing}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SemifreddoError(f"{path}: damaged, not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise SemifreddoError(f"{path}: damaged, not a JSON object")
-    return data

@@ -7,8 +7,8 @@ BRAM_18K and URAM estimates with what the part has available. Older Vivado HLS r
 DSP count ``DSP48E``; both are read. A latency or interval that depends on run-time values is
 written as ``undef`` and read as unknown (None).
 
-Beside the report the table can show the cost model's figures (issue 6), when
-``semifreddo.hls_project.estimate`` offers ``estimate_for_report``; see :func:`cost_model_estimate`.
+Beside the report the table shows the cost model's figures (:func:`cost_model_estimate`), labelled
+as estimates, so a user sees how far the model was from Vitis HLS's own numbers.
 """
 
 from __future__ import annotations
@@ -134,21 +134,14 @@ def format_table(report: CsynthReport, estimate: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def cost_model_estimate(spec, build, clock_mhz: float) -> dict | None:
-    """The cost model's figures for ``spec``, or None when it is not there (yet).
+def cost_model_estimate(spec, build, clock_mhz: float) -> dict:
+    """The cost model's figures for the IP of ``spec`` (a shipped name or a YAML path), for the
+    estimate column: latency, LUT, FF, DSP and BRAM, and the label that says they are estimates."""
+    from semifreddo.hls_project.estimate.estimator import estimate_spec
+    from semifreddo.models.spec import load_spec
 
-    The hook: ``semifreddo.hls_project.estimate.estimate_for_report(spec, build=..., clock_mhz=...)``,
-    ``spec`` being the SPEC argument as the user gave it (a shipped name or a YAML path), returning a dict with any of ``latency_cycles, ii, lut, ff, dsp, bram_18k, uram`` (ints) and a
-    ``label`` saying it is an estimate and what it was calibrated against.
-    """
-    import importlib
-
-    try:
-        cost_model = importlib.import_module("semifreddo.hls_project.estimate")
-    except ImportError:
-        return None
-    hook = getattr(cost_model, "estimate_for_report", None)
-    if hook is None:
-        return None
-    figures = hook(spec, build=build, clock_mhz=clock_mhz)
-    return dict(figures) if figures else None
+    est = estimate_spec(load_spec(spec), build, clock_mhz=clock_mhz)
+    ip = est.designs["semifreddo"]
+    used = ip.total.rounded()
+    return {"latency_cycles": ip.latency_cycles, "ii": None, "lut": used["lut"], "ff": used["ff"],
+            "dsp": used["dsp"], "bram_18k": used["bram18"], "label": est.label}

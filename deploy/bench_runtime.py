@@ -3,15 +3,8 @@
 On the emulated board (the same driver and pynq calls as on a board, with every AXI-Lite access
 counted by the device), one task switch is measured in 32-bit AXI-Lite words written and read and
 in bytes moved. A switch by bitstream instead (one bitstream per task) moves the part's whole
-configuration bitstream; its length is fixed per part and documented by AMD:
-
-* xc7z020 (PYNQ-Z2): 32,364,512 bits, 7 Series configuration guide UG470, "Bitstream Length"
-  table (the same figure as U-Boot's ``XILINX_XC7Z020_SIZE`` in ``zynqpl.h``).
-* xczu3eg (Ultra96-V2): 44,549,344 bits, UltraScale configuration guide UG570, "Device Resources
-  and Configuration Bitstream Lengths" (a ZU3EG full bitstream converted to .bin is 5,568,668
-  bytes, the same length).
-* xczu7ev (ZCU104): 154,901,216 bits, UG570, the same table (not re-verified here; see
-  deploy/README.md).
+configuration bitstream; its length is fixed per part and documented by AMD (the board table,
+``boards.py``, gives each length and its source).
 
 Usage: ``python -m semifreddo.deploy.bench_runtime BUNDLE [--repeats N]``. numpy, pynq and the
 standard library only.
@@ -25,13 +18,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-BITSTREAM_BITS = {  # part -> (configuration bitstream length in bits, source)
-    "xc7z020clg400-1": (32_364_512, "UG470 Bitstream Length table (XC7Z020)"),
-    "xczu3eg-sbva484-1-i": (44_549_344, "UG570 Configuration Bitstream Lengths (XCZU3EG)"),
-    "xczu7ev-ffvc1156-2-e": (154_901_216, "UG570 Configuration Bitstream Lengths (XCZU7EV; not re-verified)"),
-}
-BOARDS = {"pynq-z2": "xc7z020clg400-1", "ultra96-v2": "xczu3eg-sbva484-1-i", "zcu104": "xczu7ev-ffvc1156-2-e"}
-
+from .boards import BOARDS
 
 def measure(bundle: Path, repeats: int) -> dict:
     from .driver import Semifreddo
@@ -72,11 +59,13 @@ def main(argv=None) -> int:
           "not a board figure)")
     print(f"\n{'board':<12} {'part':<22} {'full bitstream':>16} {'switch':>10} {'ratio':>10}  source")
     rows = []
-    for board, part in BOARDS.items():
-        bits, source = BITSTREAM_BITS[part]
-        ratio = bits / 8 / cost["bytes_moved"]
-        rows.append({"board": board, "part": part, "bitstream_bytes": bits // 8, "ratio": ratio, "source": source})
-        print(f"{board:<12} {part:<22} {bits // 8:>14,} B {cost['bytes_moved']:>8,} B {ratio:>9,.0f}x  {source}")
+    for board in (b for b in BOARDS.values() if b.bitstream_bits):
+        nbytes = board.bitstream_bits // 8
+        ratio = nbytes / cost["bytes_moved"]
+        rows.append({"board": board.name, "part": board.part, "bitstream_bytes": nbytes, "ratio": ratio,
+                     "source": board.bitstream_source})
+        print(f"{board.name:<12} {board.part:<22} {nbytes:>14,} B {cost['bytes_moved']:>8,} B {ratio:>9,.0f}x  "
+              f"{board.bitstream_source}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"switch": cost, "bitstreams": rows}, indent=1) + "\n")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from .errors import SemifreddoError
 
+STAGE = 4    # where these commands appear in `semifreddo --help` (pipeline order)
+
 
 def _open(args):
     from .driver import Semifreddo

@@ -42,15 +42,14 @@ import pynq
 from pynq import DefaultIP
 from pynq.pl_server.global_state import bitstream_hash
 
+from .contract import AP_DONE, AP_IDLE, AP_START, IP_VLNV, ports, read_bundle_manifest
 from .errors import SemifreddoError
 from .fileio import LockBusy, atomic_write_text, file_lock
 from .regmap import RegisterMap, load_register_map
 from .streams import input_codes, output_values, pack_pixels
 from .weightset import WeightSet, check_compatible, read_weight_set
 
-IP_VLNV = "semifreddo:hls:semifreddo_top:1.0"
 ENV_DEVICE = "SEMIFREDDO_DEVICE"
-AP_START, AP_DONE, AP_IDLE = 0x1, 0x2, 0x4
 DEFAULT_BATCH = 1024          # frames per start of the IP (one DMA transfer each way)
 TIMEOUT = 30.0                # seconds to wait for ap_done before calling the IP stuck
 
@@ -114,7 +113,7 @@ def check_register_map(description: dict, regmap: RegisterMap) -> None:
     if not registers:
         raise SemifreddoError("the .hwh lists no registers for the IP, so the register map cannot be checked; "
                               "rebuild the bitstream with `semifreddo bitstream`")
-    for name in ("commit", "repeat", "n_frames", "active_seq", "core_id", "regmap_id"):
+    for name in ports("in") + ports("out"):
         # Vitis HLS may rename an argument that is an HDL keyword (``repeat``) with a ``_r`` suffix.
         entry = registers.get(name) or registers.get(f"{name}_r")
         if entry is None:
@@ -186,15 +185,7 @@ class Semifreddo:
 
     def __init__(self, bundle: str | os.PathLike, device=None, download: bool | None = None):
         self.bundle = Path(bundle).resolve()
-        try:
-            self.manifest = json.loads((self.bundle / "manifest.json").read_text())
-        except FileNotFoundError:
-            raise SemifreddoError(f"{self.bundle}: not a deploy bundle (no manifest.json); build one with "
-                                  "`semifreddo package`") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SemifreddoError(f"{self.bundle / 'manifest.json'}: damaged ({exc})") from None
-        if self.manifest.get("format") != "semifreddo-bundle":
-            raise SemifreddoError(f"{self.bundle}: manifest.json is not a semifreddo bundle's")
+        self.manifest = read_bundle_manifest(self.bundle)
         self.regmap = load_register_map(self.bundle / self.manifest["regmap"])
         if self.regmap.id != self.manifest["regmap_id"]:
             raise SemifreddoError(f"{self.bundle}: regmap.json ({self.regmap.id}) is not the register map the "

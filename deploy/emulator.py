@@ -6,7 +6,7 @@ The driver (``driver.py``) runs on it unchanged, through the real pynq ``Overlay
 * **The "bitstream"** of an emulated bundle is the IP's C simulation library,
   ``emulator/semifreddo_<spec>.so``; beside it, as a ``.hwh`` beside a ``.bit``,
   ``emulator/semifreddo_<spec>.json`` describes the emulated block design (see
-  :func:`describe_hardware`): the IP ``semifreddo_0`` with the register offsets read from the
+  ``semifreddo.board_scripts.bundle.emulated_hardware``): the IP ``semifreddo_0`` with the register offsets read from the
   ``#pragma HLS INTERFACE`` lines of the C++ it was compiled from, and ``axi_dma_0`` in simple mode.
 * **AXI-Lite** (``REGISTER_RW``): reads and writes of the IP's registers and shadow bank, and of
   the DMA's registers (PG021 simple-mode register map), are served here.
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import weakref
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +43,7 @@ from pynq import Device
 from pynq.buffer import PynqBuffer
 from pynq.pl_server.global_state import bitstream_hash
 
+from .contract import AP_DONE, AP_IDLE, AP_READY, AP_START, DMA_VLNV, check_format, ports, read_artifact, stamp
 from .errors import SemifreddoError
 from .fileio import atomic_write_text, file_lock
 from .simulated_ip import SimulatedIP
@@ -51,22 +51,16 @@ from .simulated_ip import SimulatedIP
 ENV_STATE = "SEMIFREDDO_EMULATOR_STATE"
 HARDWARE_FORMAT = "semifreddo-emulated-hardware"
 STATE_FORMAT = "semifreddo-emulated-pl"
-IP_ADDRESS = 0x4000_0000        # where PYNQ-Z2 designs usually put the first GP0 slave
-DMA_ADDRESS = 0x4040_0000
-DMA_VLNV = "xilinx.com:ip:axi_dma:7.1"
 MEMORY_BASE = 0x1000_0000       # emulated DDR handed out by allocate()
 MEMORY_END = 0x4000_0000
 PAGE = 4096
 
-# HLS block control (ap_ctrl_hs, UG1399 "S_AXILITE Control Register Map").
-AP_START, AP_DONE, AP_IDLE, AP_READY = 0x1, 0x2, 0x4, 0x8
 # AXI DMA simple mode (PG021): channel offsets and DMASR bits.
 MM2S, S2MM = 0x00, 0x30
 DMACR, DMASR, ADDR, ADDR_MSB, LENGTH = 0x00, 0x04, 0x18, 0x1C, 0x28
 HALTED, IDLE, INT_ERR, DEC_ERR, IOC_IRQ = 0x1, 0x2, 0x10, 0x40, 0x1000
 
-PRAGMA = re.compile(r"#pragma\s+HLS\s+INTERFACE\s+s_axilite\s+port=(\w+)\s+bundle=\w+\s+offset=(0x[0-9a-fA-F]+)")
-OUTPUT_PORTS = ("active_seq", "core_id", "regmap_id")
+OUTPUT_PORTS = ports("out")
 
 
 def default_state_dir() -> Path:
@@ -74,45 +68,6 @@ def default_state_dir() -> Path:
         return Path(os.environ[ENV_STATE])
     base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
     return Path(base) / "semifreddo" / "emulated-board"
-
-
-def describe_hardware(top_cpp: str, bank_words: int, ip_vlnv: str, ip_instance: str, dma_instance: str) -> dict:
-    """The emulated block design, in the form PYNQ's ``ip_dict`` takes for a real .hwh.
-
-    As Vitis HLS does for the real IP, the register offsets come from the ``s_axilite`` pragmas
-    of the top function's C++ (``top_cpp``), not from ``regmap.json``, so the driver's check of
-    the register map against the hardware means the same thing here as on a board."""
-    ports = {name: int(offset, 16) for name, offset in PRAGMA.findall(top_cpp)}
-    if "bank" not in ports or not set(OUTPUT_PORTS) <= set(ports):
-        raise SemifreddoError("the IP's C++ has no s_axilite pragmas for its bank and status registers; "
-                              "re-run `semifreddo convert`")
-    bank_offset = ports.pop("bank")
-    registers = {"CTRL": (0x00, "read-write", "Control signals"),
-                 "GIER": (0x04, "read-write", "Global Interrupt Enable Register"),
-                 "IP_IER": (0x08, "read-write", "IP Interrupt Enable Register"),
-                 "IP_ISR": (0x0C, "read-write", "IP Interrupt Status Register")}
-    for name, offset in ports.items():
-        if name in OUTPUT_PORTS:
-            registers[name] = (offset, "read-only", f"Data signal of {name}")
-            registers[f"{name}_ctrl"] = (offset + 4, "read-only", f"Control signal of {name}")
-        else:
-            registers[name] = (offset, "read-write", f"Data signal of {name}")
-    addr_range = max(0x10000, 1 << (bank_offset + 4 * bank_words - 1).bit_length())
-
-    def ip(vlnv, address, size, regs, parameters):
-        return {"type": vlnv, "phys_addr": address, "addr_range": size, "parameters": parameters,
-                "registers": {name: {"address_offset": off, "size": 32, "access": access, "description": text,
-                                     "fields": {}} for name, (off, access, text) in regs.items()}}
-
-    dma_parameters = {"c_include_sg": "0", "c_sg_length_width": "26", "c_micro_dma": "0",
-                      "c_include_mm2s": "1", "c_include_s2mm": "1", "c_include_mm2s_dre": "0",
-                      "c_include_s2mm_dre": "0", "c_m_axi_mm2s_data_width": "64", "c_m_axi_s2mm_data_width": "64",
-                      "c_m_axis_mm2s_tdata_width": "32", "c_s_axis_s2mm_tdata_width": "32"}
-    return {"format": HARDWARE_FORMAT, "version": 1,
-            "ip": {ip_instance: ip(ip_vlnv, IP_ADDRESS, addr_range, registers, {}),
-                   dma_instance: ip(DMA_VLNV, DMA_ADDRESS, 0x10000, {}, dma_parameters)},
-            "ip_instance": ip_instance, "dma_instance": dma_instance, "bank": {"offset": bank_offset,
-                                                                              "words": bank_words}}
 
 
 class EmulatedMetadata:
@@ -131,17 +86,9 @@ class EmulatedMetadata:
 
 
 def read_hardware(bitfile: str | Path) -> dict:
-    path = Path(bitfile).with_suffix(".json")
-    try:
-        hardware = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SemifreddoError(f"{path}: the emulated bitstream {Path(bitfile).name} has no hardware description "
-                              "beside it; rebuild the bundle with `semifreddo package SPEC --board emulated`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SemifreddoError(f"{path}: damaged, not valid JSON ({exc})") from None
-    if hardware.get("format") != HARDWARE_FORMAT or hardware.get("version") != 1:
-        raise SemifreddoError(f"{path}: not a version-1 emulated hardware description")
-    return hardware
+    return read_artifact(Path(bitfile).with_suffix(".json"), HARDWARE_FORMAT,
+                         f"the emulated bitstream {Path(bitfile).name} has no hardware description beside it; "
+                         "rebuild the bundle with `semifreddo package SPEC --board emulated`")
 
 
 class _Channel:
@@ -184,7 +131,7 @@ class EmulatedDevice(Device):
 
     @staticmethod
     def _power_on() -> dict:
-        return {"format": STATE_FORMAT, "version": 1, "bitfile_name": None, "bitfile_hash": None, "timestamp": None,
+        return {**stamp(STATE_FORMAT), "bitfile_name": None, "bitfile_hash": None, "timestamp": None,
                 "registers": {}, "bank": [], "active_seq": 0, "active_words": []}
 
     def _sync(self) -> None:
@@ -199,8 +146,7 @@ class EmulatedDevice(Device):
             except (OSError, json.JSONDecodeError) as exc:
                 raise SemifreddoError(f"{self._store}: emulated PL state is unreadable ({exc}); delete it to "
                                       "power-cycle the emulated board") from None
-            if state.get("format") != STATE_FORMAT:
-                raise SemifreddoError(f"{self._store}: not an emulated PL state file")
+            check_format(state, STATE_FORMAT, str(self._store))
             self._state = state
             self._seen = (st.st_mtime_ns, st.st_ino, st.st_size)
 

@@ -26,32 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .contract import MIN_BANK_OFFSET, check_format, control_offsets, read_artifact, stamp
 from .errors import SemifreddoError
 from .fileio import atomic_write_text
 
 REGMAP_FORMAT = "semifreddo-regmap"
-REGMAP_VERSION = 1
-
-# Byte offsets of the control registers in the IP's s_axilite bundle. 0x00-0x0C are the block-level
-# control registers every Vitis HLS IP has (ap_start/ap_done/..., global and IP interrupt enables,
-# interrupt status). The rest are placed explicitly with `#pragma HLS INTERFACE ... offset=`, so the
-# generated IP and this table agree by construction. Outputs of the IP get a spacing of 0x10
-# because Vitis HLS puts an ap_vld control word after each output data word.
-CONTROL_REGISTERS = {
-    "ap_ctrl": 0x00,
-    "gie": 0x04,
-    "ier": 0x08,
-    "isr": 0x0C,
-    "commit": 0x10,      # in: write a new sequence number to copy shadow -> active between frames
-    "repeat": 0x18,      # in: how many times the last block runs
-    "n_frames": 0x20,    # in: frames to stream in this start (0 = only apply a pending commit)
-    "active_seq": 0x30,  # out: sequence number of the weight set now in the active registers
-    "core_id": 0x40,     # out: low 32 bits of the frozen core id built into this IP
-    "regmap_id": 0x50,   # out: low 32 bits of this register map's id
-}
-# The shadow bank is an s_axilite array. Vitis HLS aligns an array to a power of two at least as
-# large as the array, and never below the scalar registers; 0x1000 leaves room for both.
-MIN_BANK_OFFSET = 0x1000
 
 
 def slot_bits_for(bits: int) -> int:
@@ -153,7 +132,7 @@ class RegisterMap:
 
     def to_json(self) -> dict:
         body = _id_body(self.fields, self.n_words, self.bank_offset, self.control, self.repeat_range)
-        return {"format": REGMAP_FORMAT, "version": REGMAP_VERSION, "id": self.id, **body, "io": self.io}
+        return {**stamp(REGMAP_FORMAT), "id": self.id, **body, "io": self.io}
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, json.dumps(self.to_json(), indent=1) + "\n")
@@ -241,19 +220,15 @@ def build_register_map(fields: list[Field], repeat_range: tuple[int, int], io: d
         placed.append(Field(f.name, f.shape, f.bits, f.signed, f.frac, f.lo, f.hi, offset, n_words, f.meta))
         offset += n_words
     bank_offset = max(MIN_BANK_OFFSET, 1 << max(0, (offset * 4 - 1).bit_length()))
-    body = _id_body(placed, offset, bank_offset, CONTROL_REGISTERS, tuple(repeat_range))
-    return RegisterMap(tuple(placed), offset, bank_offset, dict(CONTROL_REGISTERS),
+    body = _id_body(placed, offset, bank_offset, control_offsets(), tuple(repeat_range))
+    return RegisterMap(tuple(placed), offset, bank_offset, control_offsets(),
                        (int(repeat_range[0]), int(repeat_range[1])), _compute_id(body), io or {})
 
 
 def register_map_from_json(obj: dict, source: str = "register map") -> RegisterMap:
     """Rebuild a register map from its JSON form and check that its id matches its content."""
+    check_format(obj, REGMAP_FORMAT, source)
     try:
-        if obj.get("format") != REGMAP_FORMAT:
-            raise SemifreddoError(f"{source}: not a semifreddo register map")
-        if obj.get("version") != REGMAP_VERSION:
-            raise SemifreddoError(f"{source}: unknown register-map version {obj.get('version')!r} "
-                                  f"(this toolkit reads version {REGMAP_VERSION})")
         fields = tuple(Field.from_json(f) for f in obj["fields"])
         rmap = RegisterMap(
             fields=fields, n_words=int(obj["bank"]["words"]), bank_offset=int(obj["bank"]["offset"]),
@@ -270,11 +245,5 @@ def register_map_from_json(obj: dict, source: str = "register map") -> RegisterM
 
 
 def load_register_map(path: str | Path) -> RegisterMap:
-    path = Path(path)
-    try:
-        obj = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SemifreddoError(f"{path}: register map not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SemifreddoError(f"{path}: register map is not valid JSON ({exc})") from None
-    return register_map_from_json(obj, str(path))
+    """The one reader of ``regmap.json`` files."""
+    return register_map_from_json(read_artifact(path, REGMAP_FORMAT, "run `semifreddo convert` first"), str(path))

@@ -27,9 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .contract import C_ABI_VERSION, ports
 from .errors import SemifreddoError
-
-ABI_VERSION = 1
 
 START_ERRORS = {-1: "input beats were left unread", -2: "the number of output beats was wrong",
                 -3: "TLAST was not on the last output beat"}
@@ -55,8 +54,8 @@ class SimulatedIP:
             version = self._lib.sf_abi_version()
         except (OSError, AttributeError) as exc:
             raise SemifreddoError(f"{path}: not a semifreddo C simulation library ({exc})") from None
-        if version != ABI_VERSION:
-            raise SemifreddoError(f"{path}: C simulation ABI version {version}, this toolkit speaks {ABI_VERSION}; "
+        if version != C_ABI_VERSION:
+            raise SemifreddoError(f"{path}: C simulation ABI version {version}, this toolkit speaks {C_ABI_VERSION}; "
                                   "re-run `semifreddo convert`")
         self.bank_words = int(self._lib.sf_bank_words())
         self.input_beats = int(self._lib.sf_input_beats())
@@ -84,16 +83,17 @@ class SimulatedIP:
         in_beats = np.ascontiguousarray(in_beats, dtype=np.uint32).reshape(-1)
         n_out = int(n_frames) * self.output_beats
         out = np.zeros(max(n_out, 1), dtype=np.int32)
-        status = np.zeros(3, dtype=np.uint32)
+        status = np.zeros(len(ports("out")), dtype=np.uint32)
         with self.lock:
             code = self._lib.sf_start(bank, int(commit) & 0xFFFFFFFF, int(repeat) & 0xFFFFFFFF,
                                       int(n_frames) & 0xFFFFFFFF, in_beats, in_beats.size, out, n_out, status)
-            if int(status[0]) != self.active_seq:
+            reported = {name: int(value) for name, value in zip(ports("out"), status)}
+            if reported["active_seq"] != self.active_seq:
                 self.active_words = bank.copy()     # the IP copied the shadow bank
-                self.active_seq = int(status[0])
+                self.active_seq = reported["active_seq"]
         if code != 0:
             raise SemifreddoError(f"C simulation: {START_ERRORS.get(code, f'error {code}')}")
-        return out[:n_out], {"active_seq": int(status[0]), "core_id": int(status[1]), "regmap_id": int(status[2])}
+        return out[:n_out], reported
 
     def new_sequence(self, after: int = 0) -> int:
         """A commit sequence number that differs from the active one (so a commit really copies)."""

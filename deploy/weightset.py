@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .contract import check_format, stamp
 from .errors import SemifreddoError, WeightSetError
 from .fileio import atomic_write_bytes, sha256_bytes
 from .regmap import RegisterMap, register_map_from_json
 
 FORMAT = "semifreddo-weightset"
-FORMAT_VERSION = 1
 SUFFIX = ".npz"
 
 
@@ -77,8 +77,7 @@ def encode_weight_set(regmap: RegisterMap, codes: dict[str, np.ndarray], *, core
     """Pack ``codes`` by ``regmap`` and return the bytes of a weight-set file."""
     words = regmap.pack(codes)
     manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        **stamp(FORMAT),
         "spec": spec,
         "task": task,
         "core_id": core_id,
@@ -155,11 +154,7 @@ def decode_weight_set(raw: bytes, *, source: str = "weight set", path: Path | No
         manifest = json.loads(manifest_bytes.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         fail(f"manifest is not valid JSON ({exc})")
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        fail("not a semifreddo weight set (manifest format is missing)")
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        fail(f"unknown format version {version!r}; this reader understands version {FORMAT_VERSION}")
+    check_format(manifest, FORMAT, source, WeightSetError)
     if words.dtype != np.dtype("<u4") or words.ndim != 1:
         fail(f"words have dtype {words.dtype} and {words.ndim} dimension(s), expected 1-D uint32")
     if manifest.get("checksum") != _checksum(words, manifest):

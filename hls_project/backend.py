@@ -35,13 +35,6 @@ def semifreddo_info(model) -> dict:
     return model.config.config["HLSConfig"]["Model"]["Semifreddo"]
 
 
-def get_backend():
-    """The registered backend instance (importing hls4ml loads the plugin)."""
-    import hls4ml
-
-    return hls4ml.backends.get_backend(BACKEND_NAME)
-
-
 def _backend_class():
     # Imported here, not at module level: hls4ml imports this module while it is still loading.
     from hls4ml.backends.fpga.fpga_backend import FPGABackend
@@ -49,7 +42,7 @@ def _backend_class():
     from hls4ml.model.flow import get_flow, register_flow
     from hls4ml.model.optimizer import OptimizerPass
 
-    from .extension_layers import block_of, register_extension_layers, shuffle_register
+    from .extension_layers import register_extension_layers
 
     class MarkConfigurableWeights(OptimizerPass):
         """Tag configurable weights with their register field; share arrays between repeat copies."""
@@ -58,19 +51,18 @@ def _backend_class():
             return bool(node.weights) and not node.get_attr("semifreddo_marked", False)
 
         def transform(self, model, node):
-            fields = semifreddo_info(model)["fields_by_layer"]
-            original = _original_layer(node.name)
+            info = semifreddo_info(model)["layers"][node.name]
             for hls_name, var in node.weights.items():
-                field = fields.get(original, {}).get(_KERAS_WEIGHT.get(hls_name, hls_name))
-                if original != node.name:
+                field = info["fields"].get(_KERAS_WEIGHT.get(hls_name, hls_name))
+                if info["copy_of"]:
                     # A repetition of the last block computes with the original layer's arrays.
-                    var.name = model.graph[original].get_weights(hls_name).name
+                    var.name = model.graph[info["copy_of"]].get_weights(hls_name).name
                 if field is not None:
                     var.register_field = field
                     var.nzeros = 0
                     var.nonzeros = var.data_length
-            if node.class_name == "SemifreddoAlphaBlend" and node.get_attr("shuffle"):
-                node.set_attr("shuffle_register", shuffle_register(block_of(node.name)))
+            if "shuffle_register" in info:
+                node.set_attr("shuffle_register", info["shuffle_register"])
             node.set_attr("semifreddo_marked", True)
             return False
 
@@ -111,11 +103,3 @@ def _backend_class():
 
 # hls4ml names Keras's "kernel" "weight"; the register map uses Keras's names.
 _KERAS_WEIGHT = {"weight": "kernel", "bias": "bias", "alpha": "alpha"}
-
-
-def _original_layer(name: str) -> str:
-    """``b3r2_A_conv`` -> ``b3_A_conv`` (repetitions of the last block share its parameters)."""
-    head, _, rest = name.partition("_")
-    if head.startswith("b") and "r" in head[1:] and rest:
-        return head.split("r")[0] + "_" + rest
-    return name

@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import csim as csim_module
     from .check import held_out_inputs
-    from .convert import conversion_model, convert
+    from semifreddo.models.network import hardware_layout
+
+    from .convert import DEFAULT_PART, conversion_model, convert
     from .extension_layers import enable_on_backend
     from .precision import hls_config
 
@@ -101,12 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     # time includes building the QKeras model it converts (ours does that inside `convert`).
     (model, _), t_plain_model = _timed(lambda: conversion_model(spec, bench_build))
     set_repeat(model, spec, spec.repeat_default)
-    config = hls_config(spec, [layer.name for layer in model.layers])
+    config = hls_config(hardware_layout(spec))
     chatter = io.StringIO()
     with contextlib.redirect_stdout(chatter):
         plain, t_plain_convert = _timed(lambda: hls4ml.converters.convert_from_keras_model(
             model, output_dir=str(scratch / "plain-hls4ml"), project_name="myproject", backend="Vitis",
-            io_type="io_stream", hls_config=config, part="xc7z020clg400-1", clock_period=10))
+            io_type="io_stream", hls_config=config, part=DEFAULT_PART, clock_period=10))
         _, t_plain_compile = _timed(plain.compile)
     t_plain_convert += t_plain_model
 

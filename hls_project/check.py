@@ -17,7 +17,8 @@ from semifreddo.models.artifacts import BuildPaths, load_core
 from semifreddo.models.layout import register_map
 from semifreddo.models.spec import Spec
 
-from .csim import CSim, load_manifest
+from .csim import CSim
+from .project import read_manifest
 
 
 def open_csim(spec: Spec, build=None, hls_dir: Path | None = None) -> CSim:
@@ -25,7 +26,7 @@ def open_csim(spec: Spec, build=None, hls_dir: Path | None = None) -> CSim:
     paths = BuildPaths.for_spec(spec, build)
     hls_dir = Path(hls_dir or paths.hls)
     core = load_core(paths.core, spec)
-    load_manifest(hls_dir, spec.path or spec.name)        # a clear error before any compiling
+    read_manifest(hls_dir, spec.path or spec.name)        # a clear error before any compiling
     sim = CSim(hls_dir)
     if sim.core_id != core.core_id:
         raise SemifreddoError(f"{hls_dir} was converted from frozen core {sim.core_id}, but {paths.core} holds "

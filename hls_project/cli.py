@@ -7,6 +7,8 @@ from pathlib import Path
 
 from semifreddo.models.cli import add_build_argument, add_spec_argument
 
+STAGE = 2    # where these commands appear in `semifreddo --help` (pipeline order)
+
 
 def _spec(args):
     from semifreddo.models.spec import load_spec
@@ -19,7 +21,9 @@ def cmd_convert(args) -> int:
     from .convert import convert
     from .csim import build_count, build_library
 
-    result = convert(spec, args.build, part=args.part, clock_ns=args.clock_ns, log=sys.stderr)
+    from .convert import DEFAULT_PART
+
+    result = convert(spec, args.build, part=args.part or DEFAULT_PART, clock_ns=args.clock_ns, log=sys.stderr)
     print(f"HLS project    {result.hls_dir}  (converted in {result.seconds:.1f} s)")
     print(f"register map   {result.regmap_path}  (id {result.regmap_id})")
     print(f"frozen core    {result.core_id}")
@@ -80,7 +84,7 @@ def register(sub) -> None:
                                    "the C simulation library (reused while the C++ is unchanged).")
     add_spec_argument(p)
     add_build_argument(p)
-    p.add_argument("--part", default="xc7z020clg400-1",
+    p.add_argument("--part", default=None,
                    help="FPGA part written into the project (default: PYNQ-Z2's; `make synth BOARD=` sets "
                         "the board's)")
     p.add_argument("--clock-ns", type=float, default=10.0, metavar="NS", help="target clock period (default 10)")

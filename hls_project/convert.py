@@ -21,18 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
+from semifreddo.deploy.boards import BOARDS, DEFAULT_BOARD
 from semifreddo.deploy.fileio import atomic_write_text, replace_dir, start_staging_dir
 from semifreddo.deploy.streams import input_codes, pack_pixels
 from semifreddo.deploy.weightset import read_weight_set
 from semifreddo.models.artifacts import BuildPaths, load_core
-from semifreddo.models.builder import build_model, set_repeat
+from semifreddo.models.builder import build_network, set_repeat
 from semifreddo.models.layout import apply_codes, configurable_tensors, frozen_tensors, register_map
+from semifreddo.models.network import Network, hardware_layout
 from semifreddo.models.spec import Spec
 
 from .precision import hls_config
-from .project import TOP
+from .project import TOP, shuffle_register
 
-DEFAULT_PART = "xc7z020clg400-1"    # PYNQ-Z2's part; `make synth BOARD=...` sets the real one
+DEFAULT_PART = BOARDS[DEFAULT_BOARD].part    # `make synth BOARD=...` sets the real one
 DEFAULT_CLOCK_NS = 10
 TB_FRAMES = 4
 
@@ -48,10 +50,11 @@ class Conversion:
 
 
 def conversion_model(spec: Spec, build, with_weights: bool = True):
-    """The QKeras model that hls4ml converts (every repetition of the last block laid out)."""
+    """The QKeras model that hls4ml converts: the hardware's layers, frozen codes and (when it
+    exists) the source task's weight set loaded."""
     paths = BuildPaths.for_spec(spec, build)
     core = load_core(paths.core, spec)
-    model = build_model(spec, shared_repeats=False, repeat=spec.repeat_max)
+    model = build_network(hardware_layout(spec), shared_repeats=False, repeat=spec.repeat_max)
     apply_codes(model, frozen_tensors(spec), core.codes)
     source = paths.weightset(spec.source)
     if with_weights and source.exists():
@@ -59,14 +62,20 @@ def conversion_model(spec: Spec, build, with_weights: bool = True):
     return model, core
 
 
-def _info(spec: Spec, core_id: str) -> dict:
+def _info(network: Network, core_id: str) -> dict:
+    """What the Semifreddo backend needs to know about each layer (it reads nothing else of ours):
+    which register field holds each configurable weight, and which layer a repetition copies."""
+    spec = network.spec
     rmap = register_map(spec)
-    fields_by_layer: dict[str, dict[str, str]] = {}
-    for f in rmap.fields:
-        if f.meta["weight"] != "swap":
-            fields_by_layer.setdefault(f.meta["layer"], {})[f.meta["weight"]] = f.name
-    return {"spec": spec.name, "core_id": core_id, "regmap": rmap.to_json(), "io": rmap.io,
-            "fields_by_layer": fields_by_layer}
+    layers = {}
+    for layer in network.layers:
+        params = network.params_of(layer.original)
+        entry = {"copy_of": layer.copy_of,
+                 "fields": {p.weight: p.name for p in params if not p.frozen and p.weight != "swap"}}
+        if layer.kind == "blend" and layer.shuffle:
+            entry["shuffle_register"] = shuffle_register(layer.block)
+        layers[layer.name] = entry
+    return {"spec": spec.name, "core_id": core_id, "regmap": rmap.to_json(), "io": rmap.io, "layers": layers}
 
 
 def convert(spec: Spec, build=None, *, part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CLOCK_NS,
@@ -81,8 +90,9 @@ def convert(spec: Spec, build=None, *, part: str = DEFAULT_PART, clock_ns: float
     start = time.perf_counter()
     paths = BuildPaths.for_spec(spec, build)
     model, core = conversion_model(spec, build)
-    config = hls_config(spec, [layer.name for layer in model.layers], trace=trace)
-    config["Model"]["Semifreddo"] = _info(spec, core.core_id)
+    network = hardware_layout(spec)
+    config = hls_config(network, trace=trace)
+    config["Model"]["Semifreddo"] = _info(network, core.core_id)
 
     target = paths.root / "hls-trace" if trace else paths.hls
     staging = start_staging_dir(target)

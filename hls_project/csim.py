@@ -31,7 +31,7 @@ from semifreddo.deploy.simulated_ip import SimulatedIP
 from semifreddo.deploy.streams import input_codes, output_values, pack_pixels
 from semifreddo.deploy.weightset import WeightSet, check_compatible, read_weight_set
 
-from .project import CFLAGS, project_files
+from .project import CFLAGS, REGMAP, project_files, read_manifest
 
 COMPILER = os.environ.get("CXX", "g++")
 # -O1 compiles the fully unrolled layer templates several times faster than -O3, and C simulation
@@ -126,21 +126,13 @@ def build_count(hls_dir: Path) -> int:
     return json.loads(path.read_text())["builds"] if path.exists() else 0
 
 
-def load_manifest(hls_dir: Path, spec_name: str = "SPEC") -> dict:
-    """The converted project's ``hls_manifest.json``, or an error that says to convert first."""
-    path = Path(hls_dir) / "hls_manifest.json"
-    if not path.exists():
-        raise SemifreddoError(f"{hls_dir}: no HLS project yet; run `semifreddo convert {spec_name}` first")
-    return json.loads(path.read_text())
-
-
 class CSim:
     """The compiled IP. ``CSim(hls_dir)`` builds the library if needed and loads it."""
 
     def __init__(self, hls_dir: str | os.PathLike):
         self.hls_dir = Path(hls_dir)
-        self.manifest = load_manifest(self.hls_dir)
-        self.regmap: RegisterMap = load_register_map(self.hls_dir / "regmap.json")
+        self.manifest = read_manifest(self.hls_dir)
+        self.regmap: RegisterMap = load_register_map(self.hls_dir / REGMAP)
         self.core_id: str = self.manifest["core_id"]
         self.library = build_library(self.hls_dir)
         self._ip = SimulatedIP.load(self.library)       # the one ctypes binding (deploy/simulated_ip.py)

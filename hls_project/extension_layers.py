@@ -22,15 +22,6 @@ from hls4ml.model.layers import Layer
 INCLUDE = ["nnet_utils/nnet_semifreddo.h"]
 
 
-def shuffle_register(block: int) -> str:
-    return f"shuffle_b{block}"
-
-
-def block_of(layer_name: str) -> int:
-    """``b3_A_blend`` and ``b3r2_A_blend`` both belong to block 3."""
-    return int(layer_name.split("_")[0][1:].split("r")[0])
-
-
 # --------------------------------------------------------------------------------------------
 # IR layers
 # --------------------------------------------------------------------------------------------
@@ -43,7 +34,6 @@ class AlphaBlendLayer(Layer):
         Attribute("n_frozen"),
         Attribute("frozen_offset"),
         Attribute("shuffle", value_type=bool),
-        Attribute("block"),
         WeightAttribute("alpha"),
         TypeAttribute("alpha"),
         TypeAttribute("accum"),
@@ -90,7 +80,6 @@ def parse_alpha_blend(keras_layer, input_names, input_shapes, data_reader):
         "n_frozen": n_frozen,
         "frozen_offset": offset,
         "shuffle": bool(config["shuffle"]),
-        "block": block_of(config["name"]),
         "alpha_data": np.asarray(alpha, dtype=np.float32),
         "swap_value": int(data_reader.get_weights_data(config["name"], "swap")),
     }
@@ -148,7 +137,7 @@ class AlphaBlendFunctionTemplate(FunctionCallTemplate):
         types = f"{frozen.type.name}, {own.type.name}, {out.type.name}, config{node.index}"
         if node.get_attr("shuffle"):
             other = node.get_input_variable(node.inputs[2])
-            swap = (shuffle_register(node.get_attr("block")) if _has_registers(node)
+            swap = (node.get_attr("shuffle_register") if _has_registers(node)
                     else f"ap_uint<1>({node.get_attr('swap_value')})")
             return (f"nnet::alpha_blend_shuffle<{types}>({frozen.name}, {own.name}, {other.name}, {out.name}, "
                     f"{alpha}, {swap});")

@@ -1,7 +1,8 @@
-"""The generated HLS project's fixed names (shared by the writer, the converter and the C simulation).
+"""The generated HLS project: its fixed names, and the one reader of its ``hls_manifest.json``.
 
-Kept free of hls4ml imports: hls4ml imports the Semifreddo backend plugin while hls4ml itself is
-still loading, so the plugin's modules must not import hls4ml at module level.
+Shared by the writer, the converter, the C simulation and the board flow. Kept free of hls4ml
+imports: hls4ml imports the Semifreddo backend plugin while hls4ml itself is still loading, so the
+plugin's modules must not import hls4ml at module level.
 """
 
 from __future__ import annotations
@@ -9,10 +10,35 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-TOP = "semifreddo_top"
+from semifreddo.deploy.contract import IP_TOP, read_artifact
+from semifreddo.deploy.errors import SemifreddoError
+
+TOP = IP_TOP
 HLS_FORMAT = "semifreddo-hls"
-HLS_VERSION = 1
+MANIFEST = "hls_manifest.json"
+REGMAP = "regmap.json"
 CFLAGS = "-std=c++17 -Ifirmware -Ifirmware/ap_types"
+# What the board flow needs from a manifest, and its type.
+REQUIRED = {"top": str, "spec": str, "core_id": str, "regmap_id": str, "sources": list, "testbench": list,
+            "tb_data": str, "cflags": str, "vendor": str, "library": str, "ip_version": str, "ip_vlnv": str}
+
+
+def read_manifest(hls_dir: str | os.PathLike, spec: str = "SPEC") -> dict:
+    """The ``hls_manifest.json`` of a converted project: format, version and every field checked."""
+    path = Path(hls_dir) / MANIFEST
+    manifest = read_artifact(path, HLS_FORMAT, f"no HLS project at {Path(hls_dir)}; run `semifreddo convert {spec}` "
+                                               f"(make hls SPEC={spec}) first")
+    for key, kind in REQUIRED.items():
+        if not isinstance(manifest.get(key), kind):
+            raise SemifreddoError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
+    if not manifest["sources"]:
+        raise SemifreddoError(f"{path}: field 'sources' is empty")
+    return manifest
+
+
+def shuffle_register(block: int) -> str:
+    """The active register that holds a block's core-shuffle switch."""
+    return f"shuffle_b{block}"
 
 
 def project_files(hls_dir: str | os.PathLike) -> list[Path]:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semifreddo.deploy.contract import check_format, stamp
 from semifreddo.deploy.errors import SemifreddoError
 from semifreddo.deploy.fileio import atomic_write_bytes
 
@@ -33,7 +34,6 @@ from .layout import frozen_tensors
 from .spec import Spec
 
 CORE_FORMAT = "semifreddo-core"
-CORE_FORMAT_VERSION = 1
 DEFAULT_BUILD = Path("build")
 
 
@@ -94,7 +94,7 @@ def compute_core_id(spec: Spec, codes: dict[str, np.ndarray]) -> str:
 def save_core(path: Path, spec: Spec, codes: dict[str, np.ndarray], metrics: dict) -> FrozenCore:
     core_id = compute_core_id(spec, codes)
     manifest = {
-        "format": CORE_FORMAT, "format_version": CORE_FORMAT_VERSION, "core_id": core_id, "spec": spec.name,
+        **stamp(CORE_FORMAT), "core_id": core_id, "spec": spec.name,
         "source_task": spec.source, "metrics": metrics, "structure": frozen_structure(spec),
     }
     buffer = io.BytesIO()
@@ -119,8 +119,7 @@ def load_core(path: Path, spec: Spec) -> FrozenCore:
         manifest = json.loads(data.pop("manifest").tobytes().decode())
     except (KeyError, ValueError):
         raise SemifreddoError(f"{path}: not a frozen-core artifact (no manifest)") from None
-    if manifest.get("format") != CORE_FORMAT or manifest.get("format_version") != CORE_FORMAT_VERSION:
-        raise SemifreddoError(f"{path}: not a version-{CORE_FORMAT_VERSION} frozen-core artifact")
+    check_format(manifest, CORE_FORMAT, str(path))
     if manifest.get("structure") != frozen_structure(spec):
         raise SemifreddoError(f"{path}: this frozen core was built for a different frozen structure than spec "
                               f"{spec.name} describes; re-run `semifreddo train-core`")

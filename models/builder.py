@@ -1,133 +1,71 @@
-"""Build a SemifreddoNet in QKeras from a spec.
+"""Build a SemifreddoNet in QKeras from its network description (:mod:`.network`).
 
-The network, for blocks b = 1..n::
-
-    frozen core      f_b = relu_q(conv_frozen_b(f_{b-1}))                      f_0 = input
-    trainable cores  x_b^c = blend_b^c(f_{b-1}, t_{b-1}^c [or t_{b-1}^other])  (b > 1; x_1^c = input)
-                     t_b^c = relu_q(conv_b^c(x_b^c))                             c in {A, B}
-    repeat           block n runs `repeat` times (repeat_min..repeat_max, a runtime register)
-    head             classify: dense(relu_q(avgpool(concat(f_n, t_n^A, t_n^B))))
-                     pixel:    conv1x1(concat(f_n, t_n^A, t_n^B))
-                     then quantized to the head's output format
-
-Layer names are stable and meaningful (``b2_A_conv``, ``b3r2_gate_frozen``, ...): the layout of
-the configurable registers and the HLS conversion both key on them.
-
-Repetitions of the last block reuse the same layer objects by default (true weight sharing, for
-training). ``shared_repeats=False`` lays every repetition out as its own layers with copied
-weights, which is the form hls4ml converts: hardware has one pipeline stage per repetition, each
-bypassed at run time when the repeat count is smaller.
+One Keras layer per described layer, wired as the description says. Repetitions of the last
+block reuse the original layer objects by default (true weight sharing, for training).
+``shared_repeats=False`` gives every repetition its own layers, which is the form hls4ml converts;
+:func:`semifreddo.models.layout.apply_codes` loads the same values into a layer and its copies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 from qkeras import QActivation, QConv2D, QDense
 from tensorflow import keras
 
 from .layers import AlphaBlend, RepeatGate
+from .layout import set_switch
+from .network import Layer, Network, describe
 from .quantizers import fixed_quantizer, frozen_weight_quantizer
 from .spec import Spec
 
-CORES = ("A", "B")
+
+def _keras_layer(spec: Spec, layer: Layer):
+    if layer.kind in ("quantize", "relu", "output"):
+        return QActivation(fixed_quantizer(layer.result), name=layer.name)
+    if layer.kind in ("conv", "dense"):
+        kernel_quantizer = (frozen_weight_quantizer(spec.frozen_weights) if layer.frozen
+                            else fixed_quantizer(layer.weight_fmt))
+        quantizers = dict(kernel_quantizer=kernel_quantizer, bias_quantizer=fixed_quantizer(layer.bias_fmt))
+        if layer.kind == "dense":
+            return QDense(layer.c_out, name=layer.name, **quantizers)
+        return QConv2D(layer.c_out, layer.kernel, padding=layer.padding, name=layer.name, **quantizers)
+    if layer.kind == "blend":
+        act = layer.result
+        return AlphaBlend(layer.frozen_channels, spec.alpha_bits, act.bits, act.integer, shuffle=layer.shuffle,
+                          name=layer.name)
+    if layer.kind == "gate":
+        return RepeatGate(layer.run, name=layer.name)
+    if layer.kind == "concat":
+        return keras.layers.Concatenate(name=layer.name)
+    if layer.kind == "pool":
+        return keras.layers.GlobalAveragePooling2D(name=layer.name)
+    raise ValueError(f"no Keras layer for kind {layer.kind!r}")
 
 
-def frozen_channels_for(spec: Spec, core_index: int) -> list[int]:
-    """Which frozen-core channels a trainable core blends with: core A takes the first ``width``
-    channels, core B the next ``width`` (wrapping round if the frozen core is narrower)."""
-    t = spec.trainable_width
-    return [(core_index * t + j) % spec.frozen_width for j in range(t)]
-
-
-@dataclass
-class _Block:
-    """Layer objects of one block, so repetitions can call the same objects again."""
-
-    frozen_conv: object = None
-    frozen_relu: object = None
-    blends: dict = None
-    convs: dict = None
-    relus: dict = None
-
-
-def _make_block(spec: Spec, b: int, prefix: str) -> _Block:
-    k = spec.kernels[b - 1]
-    act = fixed_quantizer(spec.activations)
-    blk = _Block(blends={}, convs={}, relus={})
-    if spec.frozen_width:
-        blk.frozen_conv = QConv2D(
-            spec.frozen_width, k, padding="same", name=f"{prefix}_frozen_conv",
-            kernel_quantizer=frozen_weight_quantizer(spec.frozen_weights),
-            bias_quantizer=fixed_quantizer(spec.frozen_bias))
-        blk.frozen_relu = QActivation(act, name=f"{prefix}_frozen_relu")
-    for ci, c in enumerate(CORES):
-        if b > 1 and spec.frozen_width:
-            blk.blends[c] = AlphaBlend(
-                frozen_channels_for(spec, ci), spec.alpha_bits, spec.activations.bits, spec.activations.integer,
-                shuffle=b in spec.shuffle_blocks, name=f"{prefix}_{c}_blend")
-        blk.convs[c] = QConv2D(
-            spec.trainable_width, k, padding="same", name=f"{prefix}_{c}_conv",
-            kernel_quantizer=fixed_quantizer(spec.trainable_weights),
-            bias_quantizer=fixed_quantizer(spec.trainable_bias))
-        blk.relus[c] = QActivation(act, name=f"{prefix}_{c}_relu")
-    return blk
-
-
-def _apply_block(spec: Spec, blk: _Block, b: int, frozen, cores: dict):
-    new_frozen = blk.frozen_relu(blk.frozen_conv(frozen)) if spec.frozen_width else None
-    new_cores = {}
-    for ci, c in enumerate(CORES):
-        other = CORES[1 - ci]
-        if c in blk.blends:
-            inputs = [frozen, cores[c]] + ([cores[other]] if b in spec.shuffle_blocks else [])
-            x = blk.blends[c](inputs)
-        elif b > 1 and b in spec.shuffle_blocks:
-            raise ValueError("core shuffle needs a frozen core")  # unreachable: shuffle_blocks needs blends
+def build_network(network: Network, *, shared_repeats: bool = True, repeat: int | None = None) -> keras.Model:
+    """The QKeras model of a network description. ``repeat`` sets the gates (default: the spec's)."""
+    spec = network.spec
+    objects: dict[str, object] = {}
+    tensors: dict[str, object] = {}
+    for layer in network.layers:
+        if layer.kind == "input":
+            tensors[layer.name] = keras.Input(shape=spec.input_shape, name=layer.name)
+            continue
+        if shared_repeats and layer.copy_of:
+            objects[layer.name] = objects[layer.copy_of]
         else:
-            x = cores[c]
-        new_cores[c] = blk.relus[c](blk.convs[c](x))
-    return new_frozen, new_cores
+            objects[layer.name] = _keras_layer(spec, layer)
+        inputs = [tensors[name] for name in layer.inputs]
+        tensors[layer.name] = objects[layer.name](inputs if len(inputs) > 1 else inputs[0])
+    model = keras.Model(tensors[network.layers[0].name], tensors[network.output.name],
+                        name=f"semifreddo_{spec.name}".replace("-", "_"))
+    model.semifreddo_spec = spec
+    set_repeat(model, spec, spec.repeat_default if repeat is None else repeat)
+    return model
 
 
 def build_model(spec: Spec, *, shared_repeats: bool = True, repeat: int | None = None) -> keras.Model:
-    """The whole SemifreddoNet as a QKeras model. ``repeat`` sets the gates (default: the spec's)."""
-    inputs = keras.Input(shape=spec.input_shape, name="image")
-    x = QActivation(fixed_quantizer(spec.input_format), name="input_q")(inputs)
-    frozen = x
-    cores = {c: x for c in CORES}
-    n = spec.blocks
-    last = None
-    for b in range(1, n + 1):
-        blk = _make_block(spec, b, f"b{b}")
-        frozen, cores = _apply_block(spec, blk, b, frozen, cores)
-        last = blk
-
-    for j in range(2, spec.repeat_max + 1):
-        blk = last if shared_repeats else _make_block(spec, n, f"b{n}r{j}")
-        new_frozen, new_cores = _apply_block(spec, blk, n, frozen, cores)
-        if spec.frozen_width:
-            frozen = RepeatGate(j, name=f"b{n}r{j}_gate_frozen")([frozen, new_frozen])
-        cores = {c: RepeatGate(j, name=f"b{n}r{j}_gate_{c}")([cores[c], new_cores[c]]) for c in CORES}
-
-    features = keras.layers.Concatenate(name="head_concat_cores")([cores["A"], cores["B"]])
-    if spec.frozen_width:
-        features = keras.layers.Concatenate(name="head_concat")([frozen, features])
-    if spec.head_type == "classify":
-        pooled = keras.layers.GlobalAveragePooling2D(name="head_pool")(features)
-        pooled = QActivation(fixed_quantizer(spec.activations), name="head_pool_relu")(pooled)
-        logits = QDense(spec.head_outputs, name="head_dense",
-                        kernel_quantizer=fixed_quantizer(spec.head_weights),
-                        bias_quantizer=fixed_quantizer(spec.head_bias))(pooled)
-    else:
-        logits = QConv2D(spec.head_outputs, 1, name="head_conv",
-                         kernel_quantizer=fixed_quantizer(spec.head_weights),
-                         bias_quantizer=fixed_quantizer(spec.head_bias))(features)
-    outputs = QActivation(fixed_quantizer(spec.head_output), name="head_out")(logits)
-    model = keras.Model(inputs, outputs, name=f"semifreddo_{spec.name}".replace("-", "_"))
-    set_repeat(model, spec, spec.repeat_default if repeat is None else repeat)
-    return model
+    """The whole SemifreddoNet as a QKeras model, every run of the repeated block laid out."""
+    return build_network(describe(spec), shared_repeats=shared_repeats, repeat=repeat)
 
 
 def set_repeat(model: keras.Model, spec: Spec, repeat: int) -> None:
@@ -142,33 +80,5 @@ def set_repeat(model: keras.Model, spec: Spec, repeat: int) -> None:
 
 def set_shuffle(model: keras.Model, spec: Spec, blocks_on) -> None:
     """Turn the core-shuffle switch on for the given blocks and off for the others."""
-    on = set(blocks_on)
-    for layer in model.layers:
-        if isinstance(layer, AlphaBlend) and layer.shuffle:
-            block = int(layer.name.split("_")[0][1:].split("r")[0])
-            layer.swap.assign(1.0 if block in on else 0.0)
-
-
-def unroll_repeats(model: keras.Model, spec: Spec, repeat: int | None = None) -> keras.Model:
-    """A copy of ``model`` in which every repetition of the last block has its own layers
-    (the form that converts to hardware), computing exactly the same function."""
-    unrolled = build_model(spec, shared_repeats=False, repeat=repeat)
-    by_name = {layer.name: layer for layer in model.layers}
-    n = spec.blocks
-    for layer in unrolled.layers:
-        name = layer.name
-        if name.startswith(f"b{n}r") and "_gate_" not in name:
-            source = f"b{n}_" + name.split("_", 1)[1]
-        else:
-            source = name
-        if layer.weights and not isinstance(layer, RepeatGate):
-            layer.set_weights(by_name[source].get_weights())
-    return unrolled
-
-
-def blend_layers(model: keras.Model):
-    return [layer for layer in model.layers if isinstance(layer, AlphaBlend)]
-
-
-def parameter_count(model: keras.Model) -> int:
-    return int(sum(np.prod(w.shape) for w in model.weights))
+    for block in spec.shuffle_blocks:
+        set_switch(model, block, block in set(blocks_on))

@@ -1,9 +1,11 @@
 """The ``semifreddo`` command.
 
 The command is assembled from one ``cli.py`` per stage folder; each defines ``register(sub)``
-that adds that stage's subcommands. This file holds the entry point and the model stage's own
-commands (``spec``, ``train-core``, ``train-task``, ``weights``). Heavy imports (TensorFlow,
-hls4ml) happen inside the command functions, so ``--help`` answers at once.
+that adds that stage's subcommands and ``STAGE``, its place in the pipeline. The later stages'
+modules are found through the ``semifreddo.commands`` entry points (pyproject.toml), so this first
+stage imports none of them. This file holds the entry point and the model stage's own commands
+(``spec``, ``train-core``, ``train-task``, ``weights``). Heavy imports (TensorFlow, hls4ml) happen
+inside the command functions, so ``--help`` answers at once.
 
 Every error about bad input is one line on stderr, ``semifreddo: error: ...``, with exit code 2.
 """
@@ -214,18 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stage_cli_modules():
-    """The other stages' command modules, in pipeline order."""
-    import importlib
+    """The other stages' command modules (entry points ``semifreddo.commands``), in pipeline order."""
+    from importlib.metadata import entry_points
 
-    modules = []
-    for name in ("semifreddo.hls_project.cli", "semifreddo.hls_project.estimate.cli",
-                 "semifreddo.board_scripts.cli", "semifreddo.deploy.cli"):
-        try:
-            modules.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if not exc.name or not name.startswith(exc.name):   # a stage not built yet is fine
-                raise
-    return modules
+    modules = [ep.load() for ep in entry_points(group="semifreddo.commands")]
+    return sorted(modules, key=lambda module: module.STAGE)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,87 +1,38 @@
-"""Which parameters are frozen and which are configurable, and how each is stored as integers.
+"""The configurable registers' layout, and moving parameters between a Keras model and integer codes.
 
-:func:`configurable_tensors` lists the configurable parameters in register order. It is the only
-place that order is decided; :func:`register_map` turns it into word offsets through
-``semifreddo.deploy.regmap.build_register_map``, and the HLS conversion turns the same map into
-the register bank and its unpack logic.
-
-Register order: for each block, for core A then B: alpha (blocks after the first), conv kernel,
-conv bias; then the block's core-shuffle switch; finally the head's kernel and bias. Inside a
-tensor, elements are in C order of the Keras weight array.
+Which parameters exist, which are frozen and in what order the registers hold the configurable ones
+is decided by the network description (:mod:`.network`); :func:`register_map` turns that order into
+word offsets through ``semifreddo.deploy.regmap.build_register_map``, and the HLS conversion turns
+the same map into the register bank and its unpack logic. Inside a tensor, elements are in C order
+of the Keras weight array.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 from tensorflow import keras
 
 from semifreddo.deploy.regmap import Field, RegisterMap, build_register_map
 
-from .builder import CORES
-from .fixedpoint import Fixed
-from .layers import AlphaBlend
+from .network import Param, describe
 from .quantizers import to_codes
 from .spec import Spec
 
-
-@dataclass(frozen=True)
-class Tensor:
-    """One parameter tensor: its register/artifact name, where it lives in the Keras model, its format."""
-
-    name: str          # e.g. "b2.A.kernel"
-    layer: str         # Keras layer name, e.g. "b2_A_conv"
-    weight: str        # "kernel", "bias", "alpha" or "swap"
-    shape: tuple[int, ...]
-    fmt: Fixed
-    lo: int | None = None
-    hi: int | None = None
+Tensor = Param     # a parameter tensor as the layout and the artifacts see it
 
 
-def _conv_shapes(spec: Spec, b: int, core: str, width: int) -> tuple[tuple, tuple]:
-    k = spec.kernels[b - 1]
-    return (k, k, spec.block_in_channels(b, core), width), (width,)
+def frozen_tensors(spec: Spec) -> list[Param]:
+    return list(describe(spec).frozen)
 
 
-def frozen_tensors(spec: Spec) -> list[Tensor]:
-    out = []
-    if not spec.frozen_width:
-        return out
-    for b in range(1, spec.blocks + 1):
-        kshape, bshape = _conv_shapes(spec, b, "frozen", spec.frozen_width)
-        out.append(Tensor(f"b{b}.frozen.kernel", f"b{b}_frozen_conv", "kernel", kshape, spec.frozen_weights.storage))
-        out.append(Tensor(f"b{b}.frozen.bias", f"b{b}_frozen_conv", "bias", bshape, spec.frozen_bias))
-    return out
-
-
-def configurable_tensors(spec: Spec) -> list[Tensor]:
-    out = []
-    t = spec.trainable_width
-    for b in range(1, spec.blocks + 1):
-        kshape, bshape = _conv_shapes(spec, b, "core", t)
-        for c in CORES:
-            if b > 1 and spec.frozen_width:
-                out.append(Tensor(f"b{b}.{c}.alpha", f"b{b}_{c}_blend", "alpha", (t,), spec.alpha_format,
-                                  lo=0, hi=1 << spec.alpha_bits))
-            out.append(Tensor(f"b{b}.{c}.kernel", f"b{b}_{c}_conv", "kernel", kshape, spec.trainable_weights))
-            out.append(Tensor(f"b{b}.{c}.bias", f"b{b}_{c}_conv", "bias", bshape, spec.trainable_bias))
-        if b in spec.shuffle_blocks:
-            out.append(Tensor(f"b{b}.shuffle", f"b{b}_A_blend", "swap", (), Fixed(1, 1, False)))
-    head_layer = "head_dense" if spec.head_type == "classify" else "head_conv"
-    if spec.head_type == "classify":
-        kshape = (spec.head_in_channels, spec.head_outputs)
-    else:
-        kshape = (1, 1, spec.head_in_channels, spec.head_outputs)
-    out.append(Tensor("head.kernel", head_layer, "kernel", kshape, spec.head_weights))
-    out.append(Tensor("head.bias", head_layer, "bias", (spec.head_outputs,), spec.head_bias))
-    return out
+def configurable_tensors(spec: Spec) -> list[Param]:
+    return list(describe(spec).configurable)
 
 
 def register_map(spec: Spec) -> RegisterMap:
     """The register map for ``spec`` (the word layout of its configurable parameters)."""
     fields = [Field(t.name, t.shape, t.fmt.bits, t.fmt.signed, t.fmt.frac, t.lo, t.hi,
-                    meta={"layer": t.layer, "weight": t.weight}) for t in configurable_tensors(spec)]
+                    meta={"layer": t.layer, "weight": t.weight, "block": t.block}) for t in configurable_tensors(spec)]
     return build_register_map(fields, (spec.repeat_min, spec.repeat_max), io=stream_io(spec))
 
 
@@ -131,16 +82,19 @@ def extract_codes(model: keras.Model, tensors: list[Tensor]) -> dict[str, np.nda
     return codes
 
 
-def apply_codes(model: keras.Model, tensors: list[Tensor], codes: dict[str, np.ndarray]) -> None:
+def apply_codes(model: keras.Model, tensors: list[Param], codes: dict[str, np.ndarray]) -> None:
     """Load integer codes into the model so its forward pass uses exactly those values.
 
-    Shared-weight repetitions pick the values up automatically; for an unrolled model the
-    repetition layers (``b{n}r{j}_*``) are loaded as well.
+    The repetitions of a layer (separate layers in a model built with unshared repeats) get the
+    same values; with shared repeats they are the same layer object.
     """
+    network = describe(model_spec(model))
     layers = {layer.name: layer for layer in model.layers}
     for t in tensors:
         value = np.asarray(codes[t.name], dtype=np.float64).reshape(t.shape) * 2.0 ** -t.fmt.frac
-        for layer in [layers[t.layer]] + _repetitions(layers, t.layer):
+        targets = {id(layers[name]): layers[name] for name in [t.layer] + [c.name for c in network.copies(t.layer)]
+                   if name in layers}
+        for layer in targets.values():
             if t.weight == "alpha":
                 # alpha = quantize(sigmoid(a)): store the logit of the exact alpha; the quantizer
                 # then returns that alpha again (0 and 1 map to large finite logits).
@@ -152,18 +106,22 @@ def apply_codes(model: keras.Model, tensors: list[Tensor], codes: dict[str, np.n
                 if not np.array_equal(got, np.asarray(codes[t.name]).reshape(t.shape)):
                     raise AssertionError(f"alpha codes of {t.name} did not survive the logit round trip")
             elif t.weight == "swap":
-                for blend in (layers.get(layer.name.replace("_A_", f"_{c}_")) for c in CORES):
-                    if isinstance(blend, AlphaBlend):
-                        blend.swap.assign(float(value))
+                set_switch(model, t.block, bool(value))
             else:
                 _weight_var(layer, t.weight).assign(value.astype(np.float32))
 
 
-def _repetitions(layers: dict, name: str) -> list:
-    """The copies of layer ``b{n}_<rest>`` in an unrolled model: ``b{n}r{j}_<rest>``."""
-    block, rest = name.split("_", 1)
-    return [layer for other, layer in layers.items()
-            if other.split("_", 1)[0].startswith(block + "r") and other.split("_", 1)[1] == rest]
+def set_switch(model: keras.Model, block: int, on: bool) -> None:
+    """Set the core-shuffle switch of ``block`` in every blend that reads it (both cores, every run)."""
+    present = {layer.name for layer in model.layers}
+    for layer in describe(model_spec(model)).of_kind("blend"):
+        if layer.shuffle and layer.block == block and layer.name in present:
+            model.get_layer(layer.name).swap.assign(1.0 if on else 0.0)
+
+
+def model_spec(model: keras.Model) -> Spec:
+    """The spec a model was built from (the builder attaches it)."""
+    return model.semifreddo_spec
 
 
 def frozen_layer_names(spec: Spec) -> set[str]:

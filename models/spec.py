@@ -21,7 +21,7 @@ import yaml
 
 from semifreddo.deploy.errors import SpecError
 
-from .fixedpoint import FLOAT32_EXACT_BITS, Fixed, significant_bits, sum_of_products
+from .fixedpoint import Fixed
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
 SPEC_VERSION = 1
@@ -150,30 +150,11 @@ class Spec:
             return ()
         return tuple(range(2, self.blocks + 1))
 
-    def block_in_channels(self, block: int, core: str) -> int:
-        """Input channels of a block's conv in the frozen core (``core='frozen'``) or a trainable one."""
-        if block == 1:
-            return self.input_shape[2]
-        return self.frozen_width if core == "frozen" else self.trainable_width
-
-    @property
-    def head_in_channels(self) -> int:
-        return self.frozen_width + 2 * self.trainable_width
-
     def parameter_counts(self) -> dict[str, int]:
-        """Parameter counts by kind. Frozen fraction = frozen / (frozen + configurable)."""
-        frozen = configurable = 0
-        for b in range(1, self.blocks + 1):
-            k = self.kernels[b - 1]
-            if self.frozen_width:
-                frozen += k * k * self.block_in_channels(b, "frozen") * self.frozen_width + self.frozen_width
-            conv = k * k * self.block_in_channels(b, "core") * self.trainable_width + self.trainable_width
-            configurable += 2 * conv
-            if b > 1 and self.frozen_width:
-                configurable += 2 * self.trainable_width      # alpha per channel and core
-        configurable += len(self.shuffle_blocks)
-        configurable += self.head_in_channels * self.head_outputs + self.head_outputs
-        return {"frozen": frozen, "configurable": configurable, "total": frozen + configurable}
+        """Parameter counts by kind (frozen, configurable, total), from the network description."""
+        from .network import describe   # the description is built from a Spec, so imported late
+
+        return describe(self).parameter_counts()
 
     @property
     def frozen_fraction(self) -> float:
@@ -524,25 +505,7 @@ def _check_cross_fields(s: Spec) -> None:
     if s.head_type == "pixel" and s.head_outputs != 1:
         fail("head.outputs", "pixel tasks produce one output channel")
 
-    # Exactness: every sum in the network must fit the 24 significant bits that float32 holds
-    # exactly, or the QKeras reference could not be bit-exact with the hardware.
-    act = s.activations
-    checks = []
-    for b in range(1, s.blocks + 1):
-        k = s.kernels[b - 1]
-        inputs = s.input_format if b == 1 else act
-        if s.frozen_width:
-            checks.append(("frozen_core.weights", f"block {b} frozen conv",
-                           sum_of_products(inputs, s.frozen_weights.storage, k * k * s.block_in_channels(b, "frozen"),
-                                           s.frozen_bias)))
-        checks.append(("trainable_cores.weights", f"block {b} trainable conv",
-                       sum_of_products(inputs, s.trainable_weights, k * k * s.block_in_channels(b, "core"),
-                                       s.trainable_bias)))
-    if s.head_type == "classify":
-        checks.append(("input.shape", "global average pool", sum_of_products(act, Fixed(1, 0, False), h * w)))
-    checks.append(("head.weights", "head", sum_of_products(act, s.head_weights, s.head_in_channels, s.head_bias)))
-    for field, what, fmt in checks:
-        if significant_bits(fmt) > FLOAT32_EXACT_BITS:
-            fail(field, f"the {what} needs a {significant_bits(fmt)}-bit accumulator, more than the "
-                 f"{FLOAT32_EXACT_BITS} bits float32 holds exactly; the QKeras reference could not be bit-exact. "
-                 "Use fewer bits or a narrower layer")
+    # Exactness: every sum in the network must fit float32's 24 exact bits (models/network.py).
+    from .network import describe
+
+    describe(s).check_exact()

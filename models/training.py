@@ -36,6 +36,7 @@ from .artifacts import BuildPaths, FrozenCore, load_core, save_core
 from .builder import build_model, set_shuffle
 from .datasets import TaskData, load_task, psnr
 from .layout import apply_codes, configurable_tensors, extract_codes, frozen_layer_names, frozen_tensors, register_map
+from .network import describe
 from .spec import Spec
 
 MODES = ("semifreddo", "full", "head")
@@ -154,8 +155,8 @@ def prepare_task_model(spec: Spec, core: FrozenCore, source_weights: WeightSet |
     if source_weights is not None:
         # Start the trainable cores (not the head: it is task specific) from the source task.
         codes = source_weights.codes()
-        core_tensors = [t for t in configurable_tensors(spec) if not t.name.startswith("head.")
-                        and not t.name.endswith(".shuffle")]
+        network = describe(spec)
+        core_tensors = [t for t in network.configurable if t.weight != "swap" and network.layer(t.layer).core != "head"]
         apply_codes(model, core_tensors, codes)
     set_shuffle(model, spec, shuffle)
     frozen = frozen_layer_names(spec)
@@ -163,7 +164,7 @@ def prepare_task_model(spec: Spec, core: FrozenCore, source_weights: WeightSet |
         if mode == "semifreddo":
             layer.trainable = layer.name not in frozen
         elif mode == "head":
-            layer.trainable = layer.name.startswith("head_")
+            layer.trainable = describe(spec).layer(layer.name).core == "head"
         elif mode == "full":
             layer.trainable = True
         else:

@@ -12,9 +12,10 @@ import pytest
 
 from conftest import REPO, one_error_line, run_cli
 from semifreddo.board_scripts import bundle as bundle_module
-from semifreddo.board_scripts.boards import get_board
+from semifreddo.deploy.boards import get_board
 from semifreddo.board_scripts.bundle import build_bundle, verify_bundle
 from semifreddo.board_scripts.layout import BoardBuild
+from semifreddo.deploy.contract import IP_VLNV
 from semifreddo.deploy.errors import SemifreddoError
 
 from test_board_helpers import (OTHER_CORE_ID, SPEC, install_fake_tools, make_hls_project, register_map, tool_env,
@@ -132,9 +133,9 @@ def test_hwh_that_does_not_match_the_board_or_ip_is_refused(built):
     hwh.write_text(good.replace('MODTYPE="processing_system7"', 'MODTYPE="zynq_ultra_ps_e"'))
     proc = run_cli("package", SPEC, "--board", "pynq-z2", "--build", built)
     assert proc.returncode == 2 and "has no processing_system7" in one_error_line(proc)
-    hwh.write_text(good.replace("semifreddo:hls:semifreddo_top:1.0", "semifreddo:hls:semifreddo_top:2.0"))
+    hwh.write_text(good.replace(IP_VLNV, IP_VLNV.replace(":1.0", ":2.0")))
     proc = run_cli("package", SPEC, "--board", "pynq-z2", "--build", built)
-    assert proc.returncode == 2 and "expected IP semifreddo_0 of type semifreddo:hls:semifreddo_top:1.0" in one_error_line(proc)
+    assert proc.returncode == 2 and f"expected IP semifreddo_0 of type {IP_VLNV}" in one_error_line(proc)
 
 
 def test_bitstream_older_than_the_ip_is_refused(built, tmp_path):

@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, one_error_line, run_cli
+from semifreddo.deploy.contract import IP_VLNV
 from test_board_helpers import SPEC, install_fake_tools, make_hls_project, read_calls, tool_env
 
 SETUP_STAMP = ".venv/.semifreddo-setup"
@@ -62,7 +63,7 @@ def test_synth_then_bitstream_with_stand_in_tools(build, tmp_path):
     record = json.loads((hls / "synth.json").read_text())
     assert (record["board"], record["part"], record["clock_mhz"], record["cosim"]) == \
         ("pynq-z2", "xc7z020clg400-1", 100.0, True)
-    assert record["ip_vlnv"] == "semifreddo:hls:semifreddo_top:1.0"
+    assert record["ip_vlnv"] == IP_VLNV
     assert record["report"]["used"]["lut"] == 5320
     assert "cosim_design" in [c[0] for c in read_calls(hls)]
     # the table from the report (numbers from the fixture)

@@ -139,12 +139,14 @@ def make_hls_project(build: Path, core_id: str = CORE_ID) -> Path:
     regmap = register_map()
     regmap.save(root / "regmap.json")
     regmap.save(build / SPEC / "regmap.json")
+    from semifreddo.deploy.contract import IP_VLNV, stamp
+
     manifest = {
-        "format": "semifreddo-hls", "version": 1, "top": "semifreddo_top", "spec": SPEC,
+        **stamp("semifreddo-hls"), "top": "semifreddo_top", "spec": SPEC,
         "core_id": core_id, "regmap_id": regmap.id,
         "sources": ["firmware/semifreddo_top.cpp"], "testbench": ["tb/semifreddo_tb.cpp"], "tb_data": "tb_data",
         "cflags": "-std=c++14 -Ifirmware -Ifirmware/ap_types",
-        "vendor": "semifreddo", "library": "hls", "ip_version": "1.0",
+        "vendor": "semifreddo", "library": "hls", "ip_version": "1.0", "ip_vlnv": IP_VLNV,
         "io": {"input_shape": [8, 8, 1], "input_bits": 8, "output_shape": [5], "output_bits": 16, "output_frac": 8},
     }
     (root / "hls_manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -6,9 +6,6 @@ reads them; fields as UG1399 "Synthesis Summary" describes them). Its numbers ar
 expected values below are worked out from them by hand.
 """
 
-import sys
-import types
-
 import pytest
 
 from semifreddo.board_scripts.report import cost_model_estimate, format_table, parse_csynth
@@ -82,19 +79,26 @@ def test_broken_reports_get_one_line(tmp_path):
         parse_csynth(tmp_path / "missing.xml")
 
 
-def test_cost_model_hook_is_used_only_when_offered(monkeypatch):
-    without = types.ModuleType("semifreddo.hls_project.estimate")
-    monkeypatch.setitem(sys.modules, "semifreddo.hls_project.estimate", without)
-    assert cost_model_estimate("digits", "build", 100.0) is None
+def test_estimate_column_comes_from_the_cost_model(tmp_path):
+    """The synth report's estimate column is the real estimator's figure for the IP (the same
+    numbers `semifreddo estimate` prints), labelled as an estimate; without a trained core it
+    says what is missing."""
+    import yaml
 
-    seen = {}
+    from semifreddo.hls_project.estimate.estimator import estimate
+    from semifreddo.models.artifacts import BuildPaths, save_core
+    from semifreddo.models.spec import load_spec
 
-    def estimate_for_report(spec, *, build, clock_mhz):
-        seen.update(spec=spec, build=build, clock_mhz=clock_mhz)
-        return {"lut": 1, "label": "estimate"}
+    from test_estimate_handcount import CODES, TINY_SPEC
 
-    with_hook = types.ModuleType("semifreddo.hls_project.estimate")
-    with_hook.estimate_for_report = estimate_for_report
-    monkeypatch.setitem(sys.modules, "semifreddo.hls_project.estimate", with_hook)
-    assert cost_model_estimate("digits", "build", 125.0) == {"lut": 1, "label": "estimate"}
-    assert seen == {"spec": "digits", "build": "build", "clock_mhz": 125.0}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY_SPEC))
+    spec = load_spec(path)
+    with pytest.raises(SemifreddoError, match="no frozen core yet"):
+        cost_model_estimate(str(path), tmp_path / "build", 100.0)
+    save_core(BuildPaths.for_spec(spec, tmp_path / "build").core, spec, CODES, {"accuracy": 0.0})
+    figures = cost_model_estimate(str(path), tmp_path / "build", 125.0)
+    ip = estimate(spec, CODES, clock_mhz=125.0).designs["semifreddo"]
+    assert figures["lut"] == ip.total.rounded()["lut"] > 0
+    assert figures["latency_cycles"] == ip.latency_cycles
+    assert figures["label"].startswith("ESTIMATE")

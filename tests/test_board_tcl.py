@@ -10,14 +10,14 @@ import subprocess
 
 import pytest
 
-from semifreddo.board_scripts.boards import BOARDS, PS7, PS8, fpga_board, get_board
+from semifreddo.deploy.boards import BOARDS, PS7, PS8, fpga_board, get_board
 from semifreddo.board_scripts.hlsproject import absolute_include_flags, load_hls_project
 from semifreddo.board_scripts.scripts import TCL_DIR, bitstream_script, hls_script, tcl_word
+from semifreddo.deploy.contract import IP_VLNV
 from semifreddo.deploy.errors import SemifreddoError
 
 from test_board_helpers import make_hls_project, read_calls, run_under_stubs
 
-IP_VLNV = "semifreddo:hls:semifreddo_top:1.0"      # hls_project/README.md
 # Expected facts, from the board files (see board_scripts/boards.py for the file each comes from).
 EXPECTED = {
     "pynq-z2": ("xc7z020clg400-1", "tul.com.tw:pynq-z2:part0:1.0", PS7, 64),

@@ -14,7 +14,7 @@ N_IMAGES = 12          # the C simulation of digits runs about 80 images/s
 def package_emulated(converted_root: Path, dest: Path) -> Path:
     """Copy what packaging reads (HLS project with its compiled library, weight sets, core) and
     build the emulated bundle there. Returns the bundle folder."""
-    from semifreddo.board_scripts.boards import get_board
+    from semifreddo.deploy.boards import get_board
     from semifreddo.board_scripts.bundle import build_bundle
     from semifreddo.board_scripts.layout import BoardBuild
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from semifreddo.models.builder import build_model, set_repeat, set_shuffle, unroll_repeats
+from semifreddo.models.builder import build_model, set_repeat, set_shuffle
 from semifreddo.models.layout import (apply_codes, configurable_tensors, extract_codes, frozen_tensors,
                                       register_map)
 from semifreddo.models.quantizers import PowerOfTwoTerms
@@ -40,7 +40,9 @@ def test_repeat_runs_the_last_block_again(digits_spec):
     for repeat in (1, 2):
         set_repeat(shared, digits_spec, repeat)
         outputs[repeat] = shared.predict(x, verbose=0)
-        unrolled = unroll_repeats(shared, digits_spec, repeat)
+        unrolled = build_model(digits_spec, shared_repeats=False, repeat=repeat)   # the form hls4ml converts
+        tensors = frozen_tensors(digits_spec) + configurable_tensors(digits_spec)
+        apply_codes(unrolled, tensors, extract_codes(shared, tensors))
         np.testing.assert_array_equal(unrolled.predict(x, verbose=0), outputs[repeat])
     assert not np.array_equal(outputs[1], outputs[2])
     with pytest.raises(Exception, match="outside the spec's range"):

@@ -48,8 +48,8 @@ def _lut_per_mac(est) -> dict[str, float]:
         macs = sum(layer.macs for layer in layers)
         return sum(layer.resources.lut for layer in layers) / macs if macs else float("nan")
 
-    frozen = [layer for layer in ip if layer.name.endswith(".frozen")]
-    trainable = [layer for layer in ip if layer.name.endswith((".A", ".B"))]
+    frozen = [layer for layer in ip if layer.role == "frozen"]
+    trainable = [layer for layer in ip if layer.role == "trainable"]
     return {"frozen convs": per_mac(frozen), "trainable convs": per_mac(trainable),
             "general MAC array": per_mac([layer for layer in general if layer.name == "mac_array"])}
 

@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from semifreddo.deploy.contract import read_artifact, stamp
+from semifreddo.deploy.errors import SemifreddoError
 from semifreddo.deploy.fileio import atomic_write_text
 
 from .units import FAMILIES, Family
 from .yosys import SYNTH_SCRIPT, synthesize, yosys_version
 
 TABLE_FORMAT = "semifreddo-unit-costs"
-TABLE_VERSION = 1
 DEFAULT_TABLE = Path(__file__).resolve().parent / "tables" / "xc7_yosys.json"
 
 
@@ -61,8 +62,8 @@ def fit_model(measured: list[dict], resources: tuple[str, ...]) -> dict:
 def _recorded(path: Path) -> dict:
     """Measurements of an existing table, by family and parameters, if it was made with this Yosys."""
     try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError):
+        table = read_artifact(path, TABLE_FORMAT, "")
+    except SemifreddoError:
         return {}
     if table.get("tool") != yosys_version() or table.get("script") != SYNTH_SCRIPT:
         return {}
@@ -103,7 +104,7 @@ def characterize(families=FAMILIES, jobs: int = 2, progress: bool = True, reuse_
         model.update(fit_model(measured, model["fitted"]))
 
     return {
-        "format": TABLE_FORMAT, "version": TABLE_VERSION,
+        **stamp(TABLE_FORMAT),
         "tool": yosys_version(), "target": "Xilinx 7-series (synth_xilinx -family xc7)",
         "script": SYNTH_SCRIPT,
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

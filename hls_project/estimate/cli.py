@@ -8,6 +8,8 @@ from pathlib import Path
 from semifreddo.deploy.errors import SemifreddoError
 from semifreddo.models.cli import add_build_argument, add_progress_argument, add_spec_argument, quiet_tensorflow
 
+STAGE = 2.5    # where these commands appear in `semifreddo --help` (pipeline order)
+
 
 def _list(kind, name: str, lo: float, hi: float):
     """An argparse type for a comma-separated list of numbers in [lo, hi]."""
@@ -41,18 +43,13 @@ def cmd_estimate(args) -> int:
     if args.clock <= 0:
         raise SemifreddoError(f"--clock must be a positive frequency in MHz, got {args.clock:g}")
     quiet_tensorflow()
-    from semifreddo.models.artifacts import BuildPaths, load_core
+    from semifreddo.models.artifacts import BuildPaths
 
     from .costs import UnitCosts
-    from .estimator import estimate
+    from .estimator import estimate_spec
     from .report import text_report, write_outputs
 
-    costs = UnitCosts.load(args.table)
-    codes = core_id = None
-    if spec.frozen_width:
-        core = load_core(BuildPaths.for_spec(spec, args.build).core, spec)
-        codes, core_id = core.codes, core.core_id
-    est = estimate(spec, codes, costs, dsp=args.dsp, clock_mhz=args.clock, core_id=core_id)
+    est = estimate_spec(spec, args.build, UnitCosts.load(args.table), dsp=args.dsp, clock_mhz=args.clock)
     print(text_report(est, layers=not args.brief))
     out = Path(args.out) if args.out else BuildPaths.for_spec(spec, args.build).root / "estimate"
     paths = write_outputs(est, out)

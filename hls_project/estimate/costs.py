@@ -11,15 +11,14 @@ own control here).
 from __future__ import annotations
 
 import functools
-import json
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.contract import check_format, read_artifact
 
 from . import units
-from .characterize import DEFAULT_TABLE, TABLE_FORMAT, TABLE_VERSION
+from .characterize import DEFAULT_TABLE, TABLE_FORMAT
 from .datapath import TreeCost
 
 
@@ -58,8 +57,7 @@ AREA_NOTE = ("area in slice equivalents = max(LUT/4, FF/8) + 5 x RAMB18 + 5 x DS
 
 class UnitCosts:
     def __init__(self, table: dict, path: Path | None = None):
-        if table.get("format") != TABLE_FORMAT or table.get("version") != TABLE_VERSION:
-            raise SemifreddoError(f"{path}: not a version-{TABLE_VERSION} unit-cost table; run `make characterize`")
+        check_format(table, TABLE_FORMAT, str(path))
         self.table = table
         self.path = path
         self.models = table["models"]
@@ -68,13 +66,7 @@ class UnitCosts:
     @functools.lru_cache(maxsize=4)
     def load(cls, path: str | Path | None = None) -> "UnitCosts":
         path = Path(path) if path else DEFAULT_TABLE
-        try:
-            table = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise SemifreddoError(f"unit-cost table {path} not found; run `make characterize`") from None
-        except ValueError:
-            raise SemifreddoError(f"unit-cost table {path} is not valid JSON; run `make characterize`") from None
-        return cls(table, path)
+        return cls(read_artifact(path, TABLE_FORMAT, "run `make characterize`"), path)
 
     @property
     def source(self) -> str:

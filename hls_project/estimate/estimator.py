@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from semifreddo.deploy.regmap import slot_bits_for
+from semifreddo.models import network as net
 from semifreddo.models.fixedpoint import Fixed, sum_of_products
 from semifreddo.models.spec import Spec
 
@@ -50,6 +51,7 @@ class Layer:
     latency: int = 0                # cycles this stage adds on the critical path
     note: str = ""
     macs: float = 0.0               # multiply-accumulates per clock cycle
+    role: str = ""                  # "frozen" or "trainable" for the convs of the blocks
 
 
 @dataclass
@@ -178,23 +180,24 @@ def conv_layer(conv: _Conv, width: int, costs: UnitCosts, dsp: bool) -> Layer:
                  conv.k * conv.k * conv.c_in * channels)
 
 
-def blend_layer(spec: Spec, name: str, costs: UnitCosts, dsp: bool, registers: bool, shuffle: bool) -> Layer:
+def blend_layer(spec: Spec, layer: net.Layer, name: str, costs: UnitCosts, dsp: bool) -> Layer:
     """Per channel: d = f - t, p = alpha * d, out = requantize(t + p); plus the core-shuffle mux."""
-    a = spec.activations.bits
-    alpha = spec.alpha_format
-    t = spec.trainable_width
+    a = layer.result.bits
+    alpha = layer.alpha_fmt
+    t = layer.c_out
     product_bits = alpha.bits + 1 + a + 1
     sum_bits = product_bits + 1
     per_channel = (Resources(lut=costs.adders([a + 1, a + 2]), ff=(a + 1) + product_bits + sum_bits)
                    + costs.multiplier(alpha.bits, a + 1, dsp) + costs.requantize(sum_bits, alpha.frac, a))
     r = t * per_channel
-    if registers:
+    if layer.copy_of is None:
         r = r + costs.register(t * alpha.bits)
-    if shuffle:
+    if layer.shuffle:
         r = r + costs.mux2(t * a)
     r = r + costs.fifo(t * a)
     energy = t * (power.add_pj(2 * a + 3) + power.multiply_pj(alpha.bits + 1, a + 1) + power.add_pj(sum_bits))
-    return Layer(name, r, energy, 4, f"{t} channels, alpha {alpha.describe()}" + (", core shuffle" if shuffle else ""))
+    return Layer(name, r, energy, 4, f"{t} channels, alpha {alpha.describe()}" + (", core shuffle" if layer.shuffle
+                                                                                   else ""))
 
 
 def twin_register_words(spec: Spec) -> int:
@@ -210,76 +213,53 @@ def twin_register_words(spec: Spec) -> int:
 # The two dataflow designs
 # --------------------------------------------------------------------------------------------
 
-def dataflow_design(spec: Spec, codes: dict | None, costs: UnitCosts, *, frozen_constant: bool, dsp: bool,
-                    clock_mhz: float, n_words: int) -> Design:
-    h, w, c0 = spec.input_shape
-    act = spec.activations
-    layers: list[Layer] = []
-    frozen_fmt, bias_fmt = spec.frozen_weights.storage, spec.frozen_bias
+def dataflow_design(network: net.Network, codes: dict | None, costs: UnitCosts, *, frozen_constant: bool,
+                    dsp: bool, clock_mhz: float, n_words: int) -> Design:
+    """One row per hardware stage of the network description; latency along its longest path."""
+    spec = network.spec
+    _, w, _ = spec.input_shape
+    rows: list[Layer] = []
+    ready: dict[str, int] = {}                        # cycle at which each layer's first output is ready
+    tree_costs: dict[tuple, datapath.TreeCost] = {}   # repetitions and both cores share structures
 
-    tree_costs: dict[tuple, datapath.TreeCost] = {}       # the repeat copies and both cores share structures
-
-    def frozen_conv(b: int, name: str, registers: bool) -> Layer:
-        in_fmt = spec.input_format if b == 1 else act
-        k, c_in = spec.kernels[b - 1], spec.block_in_channels(b, "frozen")
-        if ("frozen", b) not in tree_costs:
-            if frozen_constant:
-                trees = constant_trees(in_fmt, frozen_fmt, bias_fmt, codes[f"b{b}.frozen.kernel"],
-                                       codes[f"b{b}.frozen.bias"])
+    def conv_cost(layer: net.Layer) -> datapath.TreeCost:
+        constant = layer.frozen and frozen_constant
+        key = ("constant", layer.original) if constant else (
+            "configurable", layer.in_fmt, layer.weight_fmt, layer.bias_fmt, layer.n_terms, layer.c_out)
+        if key not in tree_costs:
+            if constant:
+                kernel, bias = (codes[p.name] for p in network.params_of(layer.original))
+                trees = constant_trees(layer.in_fmt, layer.weight_fmt, layer.bias_fmt, kernel, bias)
             else:
-                trees = configurable_trees(in_fmt, frozen_fmt, bias_fmt, k * k * c_in, spec.frozen_width)
-            tree_costs["frozen", b] = datapath.tree_cost(trees)
-        acc_frac = _acc_frac(in_fmt, frozen_fmt, k * k * c_in, bias_fmt)
-        return conv_layer(_Conv(name, in_fmt, c_in, k, tree_costs["frozen", b], acc_frac, act, registers),
-                          w, costs, dsp)
+                trees = configurable_trees(layer.in_fmt, layer.weight_fmt, layer.bias_fmt, layer.n_terms, layer.c_out)
+            tree_costs[key] = datapath.tree_cost(trees)
+        return tree_costs[key]
 
-    def trainable_conv(b: int, name: str, registers: bool) -> Layer:
-        in_fmt = spec.input_format if b == 1 else act
-        k, c_in = spec.kernels[b - 1], spec.block_in_channels(b, "core")
-        if ("trainable", b) not in tree_costs:
-            tree_costs["trainable", b] = datapath.tree_cost(configurable_trees(
-                in_fmt, spec.trainable_weights, spec.trainable_bias, k * k * c_in, spec.trainable_width))
-        acc_frac = _acc_frac(in_fmt, spec.trainable_weights, k * k * c_in, spec.trainable_bias)
-        return conv_layer(_Conv(name, in_fmt, c_in, k, tree_costs["trainable", b], acc_frac, act, registers),
-                          w, costs, dsp)
-
-    def block(b: int, prefix: str, registers: bool) -> list[Layer]:
-        out, path = [], 0
-        if spec.frozen_width:
-            out.append(frozen_conv(b, f"{prefix}.frozen", registers))
-        for core in ("A", "B"):
-            core_latency = 0
-            if b > 1 and spec.frozen_width:
-                out.append(blend_layer(spec, f"{prefix}.{core}.blend", costs, dsp, registers, b in spec.shuffle_blocks))
-                core_latency += out[-1].latency
-            out.append(trainable_conv(b, f"{prefix}.{core}", registers))
-            path = max(path, core_latency + out[-1].latency)
-        if spec.frozen_width:
-            path = max(path, out[0].latency)
-        return out, path
-
-    latency = 1                                   # input FIFO
-    layers.append(Layer("input", costs.fifo(c0 * spec.input_bits), 0.0, 1, "input stream FIFO"))
-    for b in range(1, spec.blocks + 1):
-        block_layers, path = block(b, f"b{b}", True)
-        layers += block_layers
-        latency += path
-    n = spec.blocks
-    channels = spec.head_in_channels
-    for j in range(2, spec.repeat_max + 1):
-        block_layers, path = block(n, f"b{n}r{j}", False)
-        gate_bits = channels * act.bits
-        gate = Layer(f"b{n}r{j}.gate", costs.mux2(gate_bits), 0.0, 1, f"repeat gate, {channels} channels")
-        layers += block_layers + [gate]
-        latency += path + 1
-
-    head, head_latency = head_layer(spec, costs, dsp)
-    layers.append(head)
-    latency += head_latency
-    layers.append(bank_layer(n_words, costs))
+    for layer in network.layers:
+        row = None
+        if layer.kind == "input":
+            row = Layer("input", costs.fifo(layer.c_out * layer.result.bits), 0.0, 1, "input stream FIFO")
+        elif layer.kind == "conv" and layer.core != "head":
+            # A block's conv feeds a ReLU into the activation format; its requantizers are priced here.
+            row = conv_layer(_Conv(f"{layer.tag}.{layer.core}", layer.in_fmt, layer.c_in, layer.kernel,
+                                   conv_cost(layer), layer.accum.frac, spec.activations, layer.copy_of is None),
+                             w, costs, dsp)
+            row.role = "frozen" if layer.frozen else "trainable"
+        elif layer.kind == "blend":
+            row = blend_layer(spec, layer, f"{layer.tag}.{layer.core}.blend", costs, dsp)
+        elif layer.kind == "gate":
+            bits = layer.c_out * layer.result.bits
+            row = Layer(f"{layer.tag}.gate.{layer.core}", costs.mux2(bits), 0.0, 1,
+                        f"repeat gate, {layer.c_out} channels")
+        elif layer.kind in ("dense", "conv"):
+            row = head_layer(network, layer, costs, dsp)
+        if row is not None:
+            rows.append(row)
+        ready[layer.name] = max((ready[name] for name in layer.inputs), default=0) + (row.latency if row else 0)
+    rows.append(bank_layer(n_words, costs))
     name = "semifreddo" if frozen_constant else "configurable"
     period = frame_period(spec)
-    return Design(name, layers, period, period + latency, clock_mhz)
+    return Design(name, rows, period, period + ready[network.output.name], clock_mhz)
 
 
 def frame_period(spec: Spec) -> int:
@@ -291,15 +271,17 @@ def frame_period(spec: Spec) -> int:
     return (h + pad) * (w + pad)
 
 
-def head_layer(spec: Spec, costs: UnitCosts, dsp: bool) -> tuple[Layer, int]:
+def head_layer(network: net.Network, layer: net.Layer, costs: UnitCosts, dsp: bool) -> Layer:
+    """The head: average pool and a dense layer folded over the frame (classify), or a 1x1 conv."""
+    spec = network.spec
     h, w, _ = spec.input_shape
     act = spec.activations
-    channels, outputs = spec.head_in_channels, spec.head_outputs
-    weights, bias, out = spec.head_weights, spec.head_bias, spec.head_output
+    channels, outputs = layer.c_in, layer.c_out
+    weights, bias, out = layer.weight_fmt, layer.bias_fmt, network.output.result
+    acc = layer.accum
     registers = costs.register(channels * outputs * weights.bits + outputs * bias.bits)
-    if spec.head_type == "classify":
-        pool = sum_of_products(act, Fixed(1, 0, False), h * w)
-        acc = sum_of_products(act, weights, channels, bias)
+    if layer.kind == "dense":
+        pool = network.of_kind("pool")[0].accum
         # The dense layer runs once per frame, folded over the frame's pixels.
         lanes = math.ceil(channels * outputs / (h * w))
         per_lane = (costs.multiplier(act.bits, weights.bits, dsp) + costs.accumulator(acc.bits, act.bits + weights.bits)
@@ -313,16 +295,15 @@ def head_layer(spec: Spec, costs: UnitCosts, dsp: bool) -> tuple[Layer, int]:
                   * (power.multiply_pj(act.bits + 1, weights.bits) + power.add_pj(acc.bits)))
         cycles = math.ceil(channels * outputs / lanes) + outputs + 3
         note = f"pool {channels} channels, dense {channels}x{outputs} on {lanes} multiplier(s) folded over the frame"
-        return Layer("head", r, energy, cycles, note), cycles
+        return Layer("head", r, energy, cycles, note)
     cost = datapath.tree_cost(configurable_trees(act, weights, bias, channels, outputs))
     r = costs.tree(cost, dsp) + costs.fifo(32)
     energy = _tree_energy(cost)
-    drop = _acc_frac(act, weights, channels, bias) - out.frac
+    drop = acc.frac - out.frac
     for acc_bits in cost.out_bits:
         r = r + costs.requantize(acc_bits, drop, out.bits, True)
         energy += power.add_pj(acc_bits)
-    latency = cost.stages + 2
-    return Layer("head", r, energy, latency, f"1x1 conv {channels} -> {outputs}, configurable"), latency
+    return Layer("head", r, energy, cost.stages + 2, f"1x1 conv {channels} -> {outputs}, configurable")
 
 
 def bank_layer(n_words: int, costs: UnitCosts) -> Layer:
@@ -347,34 +328,23 @@ class _Work:
 
 def network_work(spec: Spec) -> _Work:
     """What the network computes per input pixel, at the most repeats the IP supports."""
+    network = net.describe(spec)
     h, w, _ = spec.input_shape
-    act, t, f = spec.activations, spec.trainable_width, spec.frozen_width
     macs = reads = writes = 0.0
-    acc_bits = 0
-    for b in list(range(1, spec.blocks + 1)) + [spec.blocks] * (spec.repeat_max - 1):
-        k = spec.kernels[b - 1]
-        in_fmt = spec.input_format if b == 1 else act
-        for width, c_in, w_fmt, b_fmt in ((f, spec.block_in_channels(b, "frozen"), spec.frozen_weights.storage,
-                                           spec.frozen_bias),
-                                          (2 * t, spec.block_in_channels(b, "core"), spec.trainable_weights,
-                                           spec.trainable_bias)):
-            if width:
-                macs += k * k * c_in * width
-                reads += c_in * in_fmt.bits * (2 if width == 2 * t else 1)
-                writes += width * act.bits
-                acc_bits = max(acc_bits, sum_of_products(in_fmt, w_fmt, k * k * c_in, b_fmt).bits)
-        if b > 1 and f:
-            macs += 2 * t                                   # alpha blends
-            reads += 2 * t * 2 * act.bits
-            writes += 2 * t * act.bits
-    channels = spec.head_in_channels
-    head = channels * spec.head_outputs
-    per_pixel = 1.0 / (h * w) if spec.head_type == "classify" else 1.0
-    macs += head * per_pixel
-    reads += channels * act.bits * per_pixel
-    writes += spec.head_outputs * spec.head_output.bits * per_pixel
-    acc_bits = max(acc_bits, sum_of_products(act, spec.head_weights, channels, spec.head_bias).bits)
-    return _Work(macs, reads, writes, spec.parameter_counts()["total"], acc_bits, channels, max(spec.kernels))
+    for layer in network.layers:
+        per_pixel = 1.0 / (h * w) if layer.kind == "dense" else 1.0     # the dense head runs once per frame
+        if layer.kind in ("conv", "dense"):
+            macs += layer.n_terms * layer.c_out * per_pixel
+            reads += layer.c_in * layer.in_fmt.bits * per_pixel
+            out_bits = network.output.result.bits if layer.core == "head" else spec.activations.bits
+            writes += layer.c_out * out_bits * per_pixel
+        elif layer.kind == "blend":
+            macs += layer.c_out
+            reads += 2 * layer.c_out * layer.in_fmt.bits
+            writes += layer.c_out * layer.result.bits
+    head = network.of_kind("dense", "conv")[-1]
+    acc_bits = max(layer.accum.bits for layer in network.of_kind("conv", "dense"))
+    return _Work(macs, reads, writes, network.parameter_counts()["total"], acc_bits, head.c_in, max(spec.kernels))
 
 
 def general_design(spec: Spec, costs: UnitCosts, *, dsp: bool, clock_mhz: float) -> Design:
@@ -440,6 +410,17 @@ def general_design(spec: Spec, costs: UnitCosts, *, dsp: bool, clock_mhz: float)
 # Entry point
 # --------------------------------------------------------------------------------------------
 
+def estimate_spec(spec: Spec, build, costs: UnitCosts | None = None, **options) -> Estimate:
+    """Estimate ``spec``'s IP from its trained frozen core under ``build`` (see :func:`estimate`)."""
+    from semifreddo.models.artifacts import BuildPaths, load_core
+
+    codes = core_id = None
+    if spec.frozen_width:
+        core = load_core(BuildPaths.for_spec(spec, build).core, spec)
+        codes, core_id = core.codes, core.core_id
+    return estimate(spec, codes, costs, core_id=core_id, **options)
+
+
 def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *, dsp: bool = False,
              clock_mhz: float = DEFAULT_CLOCK_MHZ, core_id: str | None = None) -> Estimate:
     """Estimate all three designs. ``codes`` are the frozen core's integer codes
@@ -450,10 +431,11 @@ def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *, 
     if spec.frozen_width and codes is None:
         raise ValueError("the frozen codes are needed to estimate a spec with a frozen core")
     n_words = register_map(spec).n_words
+    network = net.hardware_layout(spec)
     designs = {
-        "semifreddo": dataflow_design(spec, codes, costs, frozen_constant=True, dsp=dsp, clock_mhz=clock_mhz,
+        "semifreddo": dataflow_design(network, codes, costs, frozen_constant=True, dsp=dsp, clock_mhz=clock_mhz,
                                       n_words=n_words),
-        "configurable": dataflow_design(spec, codes, costs, frozen_constant=False, dsp=dsp, clock_mhz=clock_mhz,
+        "configurable": dataflow_design(network, codes, costs, frozen_constant=False, dsp=dsp, clock_mhz=clock_mhz,
                                         n_words=twin_register_words(spec)),
         "general": general_design(spec, costs, dsp=dsp, clock_mhz=clock_mhz),
     }

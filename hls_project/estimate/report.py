@@ -69,7 +69,7 @@ def text_report(est: Estimate, layers: bool = True) -> str:
 
 def board_fit(design: Design) -> list[str]:
     """Estimated utilization of each board's programmable logic (board table capacities)."""
-    from semifreddo.board_scripts.boards import BOARDS
+    from semifreddo.deploy.boards import BOARDS
 
     used = design.total.rounded()
     lines = [f"does the {TITLES[design.name]} fit? (estimated use of each board's programmable logic)"]

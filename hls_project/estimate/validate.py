@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from semifreddo.models.fixedpoint import Fixed
+from semifreddo.models.network import describe, hardware_layout
 from semifreddo.models.spec import Spec
 
 from . import datapath
@@ -56,10 +57,10 @@ def layer_slices(spec: Spec, codes: dict, *, block: int = 2, channels: int = 2, 
     whole kernel. The constant slice has ``channels`` output channels, the twin ``twin_channels``
     (configurable multipliers synthesize far more slowly than constants).
     """
-    in_fmt = spec.input_format if block == 1 else spec.activations
-    w_fmt, b_fmt = spec.frozen_weights.storage, spec.frozen_bias
-    weights = codes[f"b{block}.frozen.kernel"]
-    bias = codes[f"b{block}.frozen.bias"]
+    network = describe(spec)
+    conv = next(layer for layer in network.of_kind("conv") if layer.frozen and layer.block == block)
+    in_fmt, w_fmt, b_fmt = conv.in_fmt, conv.weight_fmt, conv.bias_fmt
+    weights, bias = (codes[p.name] for p in network.params_of(conv.name))
     if kernel == "1x1":
         centre = weights.shape[0] // 2
         weights = weights[centre:centre + 1, centre:centre + 1]
@@ -75,23 +76,25 @@ def layer_slices(spec: Spec, codes: dict, *, block: int = 2, channels: int = 2, 
 def network_layers(spec: Spec, codes: dict) -> list[tuple[Slice, int]]:
     """Every distinct conv datapath of the IP, whole (all channels, whole kernel), with how many
     times the IP instantiates it (both trainable cores and the repeat copies share a structure)."""
+    network = hardware_layout(spec)
     out = []
-    copies = {b: 1 + (spec.repeat_max - 1 if b == spec.blocks else 0) for b in range(1, spec.blocks + 1)}
     trainable: dict[tuple, int] = {}
-    for b in range(1, spec.blocks + 1):
-        in_fmt = spec.input_format if b == 1 else spec.activations
-        k = spec.kernels[b - 1]
-        if spec.frozen_width:
-            name = (f"b{b}.frozen {k}x{k}x{spec.block_in_channels(b, 'frozen')} -> {spec.frozen_width}, "
-                    f"trained {_format_tag(spec)}")
-            piece = constant_slice(name, in_fmt, spec.frozen_weights.storage, spec.frozen_bias,
-                                   codes[f"b{b}.frozen.kernel"], codes[f"b{b}.frozen.bias"])
-            out.append((piece, copies[b]))
-        shape = (in_fmt, k, spec.block_in_channels(b, "core"))
-        trainable[shape] = trainable.get(shape, 0) + 2 * copies[b]
-    for (in_fmt, k, c_in), count in trainable.items():
-        piece = configurable_slice(f"trainable conv {k}x{k}x{c_in} -> {spec.trainable_width}, configurable", in_fmt,
-                                   spec.trainable_weights, spec.trainable_bias, k * k * c_in, spec.trainable_width)
+    for conv in network.of_kind("conv"):
+        if conv.core == "head" or conv.copy_of:
+            continue
+        copies = 1 + len(network.copies(conv.name))
+        shape = f"{conv.kernel}x{conv.kernel}x{conv.c_in} -> {conv.c_out}"
+        if conv.frozen:
+            kernel, bias = (codes[p.name] for p in network.params_of(conv.name))
+            piece = constant_slice(f"{conv.tag}.frozen {shape}, trained {_format_tag(spec)}", conv.in_fmt,
+                                   conv.weight_fmt, conv.bias_fmt, kernel, bias)
+            out.append((piece, copies))
+        else:
+            key = (conv.in_fmt, conv.kernel, conv.c_in, conv.c_out, conv.weight_fmt, conv.bias_fmt)
+            trainable[key] = trainable.get(key, 0) + copies
+    for (in_fmt, k, c_in, c_out, w_fmt, b_fmt), count in trainable.items():
+        piece = configurable_slice(f"trainable conv {k}x{k}x{c_in} -> {c_out}, configurable", in_fmt, w_fmt, b_fmt,
+                                   k * k * c_in, c_out)
         out.append((piece, count))
     return out
 

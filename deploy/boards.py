@@ -1,8 +1,10 @@
-"""The board table: every fact about a target board that the flow needs, in one place.
+"""The board table: every fact about a target board, in one place (standard library only).
 
-Adding a board means adding one entry to ``BOARDS``. The block-design Tcl for the board's PS comes
-from ``tcl/ps_<ps_ip>.tcl``, so a board with a Zynq-7000 or a Zynq UltraScale+ PS needs nothing
-else. ``emulated`` has no FPGA: the deploy stage's emulated board serves it, so it only packages.
+The board flow (Tcl, bundles), the estimator (does the IP fit?) and the runtime benchmark (how
+long is a bitstream?) all read it. Adding a board means adding one entry to ``BOARDS``. The
+block-design Tcl for the board's PS comes from ``board_scripts/tcl/ps_<ps_ip>.tcl``, so a board
+with a Zynq-7000 or a Zynq UltraScale+ PS needs nothing else. ``emulated`` has no FPGA: the
+emulated board of this package serves it, so it only packages.
 
 Where the facts come from (checked against these files, not from memory):
 
@@ -29,13 +31,17 @@ Where the facts come from (checked against these files, not from memory):
   141,120 flip-flops, 1,728 / 360 DSP48E2, 312 / 216 RAMB36; the ZU7EV's 96 UltraRAMs are not
   counted). The Z-7020 figures were checked against a stored copy here, the UltraScale+ ones not.
   ``semifreddo estimate`` uses them to say whether an IP fits.
+* Full configuration bitstream lengths: XC7Z020 32,364,512 bits (UG470, "Bitstream Length" table;
+  the same figure as U-Boot's ``XILINX_XC7Z020_SIZE``); XCZU3EG 44,549,344 bits and XCZU7EV
+  154,901,216 bits (UG570, "Device Resources and Configuration Bitstream Lengths"; a ZU3EG full
+  bitstream as .bin is 5,568,668 bytes, the same length; the ZU7EV figure was not re-verified here).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from semifreddo.deploy.errors import SemifreddoError
+from .errors import SemifreddoError
 
 PS7 = "processing_system7"       # Zynq-7000
 PS8 = "zynq_ultra_ps_e"          # Zynq UltraScale+ MPSoC
@@ -51,6 +57,8 @@ class Board:
     hp_data_width: int | None    # data width of the HP port the DMA writes through (bits)
     clock_mhz: float             # default PL clock for HLS and the block design
     capacity: dict | None = None # programmable-logic resources: lut, ff, dsp, bram18 (18 Kb block RAMs)
+    bitstream_bits: int | None = None   # length of a full configuration bitstream of the part
+    bitstream_source: str = ""
 
     @property
     def emulated(self) -> bool:
@@ -60,16 +68,23 @@ class Board:
 BOARDS: dict[str, Board] = {b.name: b for b in (
     Board("pynq-z2", "TUL PYNQ-Z2 (Zynq-7020)", part="xc7z020clg400-1",
           board_part="tul.com.tw:pynq-z2:part0:1.0", ps_ip=PS7, hp_data_width=64, clock_mhz=100.0,
-          capacity={"lut": 53_200, "ff": 106_400, "dsp": 220, "bram18": 280}),
+          capacity={"lut": 53_200, "ff": 106_400, "dsp": 220, "bram18": 280},
+          bitstream_bits=32_364_512, bitstream_source="UG470 Bitstream Length table (XC7Z020)"),
     Board("zcu104", "AMD ZCU104 (Zynq UltraScale+ ZU7EV)", part="xczu7ev-ffvc1156-2-e",
           board_part="xilinx.com:zcu104:part0:1.1", ps_ip=PS8, hp_data_width=128, clock_mhz=100.0,
-          capacity={"lut": 230_400, "ff": 460_800, "dsp": 1_728, "bram18": 624}),
+          capacity={"lut": 230_400, "ff": 460_800, "dsp": 1_728, "bram18": 624},
+          bitstream_bits=154_901_216,
+          bitstream_source="UG570 Configuration Bitstream Lengths (XCZU7EV; not re-verified)"),
     Board("ultra96-v2", "Avnet Ultra96-V2 (Zynq UltraScale+ ZU3EG)", part="xczu3eg-sbva484-1-i",
           board_part="avnet.com:ultra96v2:part0:1.2", ps_ip=PS8, hp_data_width=128, clock_mhz=100.0,
-          capacity={"lut": 70_560, "ff": 141_120, "dsp": 360, "bram18": 432}),
+          capacity={"lut": 70_560, "ff": 141_120, "dsp": 360, "bram18": 432},
+          bitstream_bits=44_549_344, bitstream_source="UG570 Configuration Bitstream Lengths (XCZU3EG)"),
     Board("emulated", "emulated board: no FPGA, served by the C simulation (semifreddo.deploy)",
           part=None, board_part=None, ps_ip=None, hp_data_width=None, clock_mhz=100.0),
 )}
+
+
+DEFAULT_BOARD = "pynq-z2"      # the most common PYNQ board; what the Makefile and `convert` assume
 
 
 def get_board(name: str) -> Board:

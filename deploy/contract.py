@@ -1,0 +1,143 @@
+"""The contracts between the stages and the board, in one place.
+
+Everything two stages must agree on and that is not derived from a spec lives here: the IP's
+control registers (name, byte offset, direction), its identity (VLNV), the C ABI of the C
+simulation library, the block-design instance names, and the name and version of every artifact
+format, with the one helper that checks them. The HLS writer, the driver, the emulator, the board
+flow and the tests import these; nothing else writes them out. Standard library only: the board
+reads this module.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SemifreddoError
+
+
+# --------------------------------------------------------------------------------------------
+# The IP's AXI-Lite control registers
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ControlRegister:
+    name: str
+    offset: int          # byte offset in the IP's s_axilite bundle
+    direction: str       # "block" (Vitis HLS's own), "in" (written by the host) or "out" (the IP reports)
+    meaning: str
+
+
+# 0x00-0x0C are the block-level control registers every Vitis HLS IP has. The rest are placed with
+# `#pragma HLS INTERFACE ... offset=`, so the generated IP and this table agree by construction.
+# Outputs are 0x10 apart because Vitis HLS puts an ap_vld control word after each output word.
+CONTROL_REGISTERS = (
+    ControlRegister("ap_ctrl", 0x00, "block", "ap_start/ap_done/ap_idle/ap_ready"),
+    ControlRegister("gie", 0x04, "block", "global interrupt enable"),
+    ControlRegister("ier", 0x08, "block", "IP interrupt enable"),
+    ControlRegister("isr", 0x0C, "block", "IP interrupt status"),
+    ControlRegister("commit", 0x10, "in", "a new sequence number copies shadow -> active between frames"),
+    ControlRegister("repeat", 0x18, "in", "how many times the repeated blocks run"),
+    ControlRegister("n_frames", 0x20, "in", "frames to stream in this start (0 = only apply a pending commit)"),
+    ControlRegister("active_seq", 0x30, "out", "sequence number of the weight set in the active registers"),
+    ControlRegister("core_id", 0x40, "out", "low 32 bits of the frozen core id built into the IP"),
+    ControlRegister("regmap_id", 0x50, "out", "low 32 bits of the register map's id"),
+)
+# The shadow bank is an s_axilite array. Vitis HLS aligns an array to a power of two at least as
+# large as the array, and never below the scalar registers; 0x1000 leaves room for both.
+MIN_BANK_OFFSET = 0x1000
+
+AP_START, AP_DONE, AP_IDLE, AP_READY = 0x1, 0x2, 0x4, 0x8
+
+
+def control_offsets() -> dict[str, int]:
+    return {r.name: r.offset for r in CONTROL_REGISTERS}
+
+
+def ports(direction: str) -> tuple[str, ...]:
+    """The top function's scalar arguments of one direction ("in" or "out"), in argument order."""
+    return tuple(r.name for r in CONTROL_REGISTERS if r.direction == direction)
+
+
+# --------------------------------------------------------------------------------------------
+# The IP's identity, the C simulation's ABI, the block design
+# --------------------------------------------------------------------------------------------
+
+IP_TOP = "semifreddo_top"          # the HLS top function, and the IP's name
+IP_VENDOR, IP_LIBRARY, IP_VERSION = "semifreddo", "hls", "1.0"
+IP_VLNV = f"{IP_VENDOR}:{IP_LIBRARY}:{IP_TOP}:{IP_VERSION}"
+C_ABI_VERSION = 1                  # sf_abi_version() of the C simulation library
+IP_INSTANCE = "semifreddo_0"       # the IP and the DMA in every block design (Tcl and emulated)
+DMA_INSTANCE = "axi_dma_0"
+DMA_VLNV = "xilinx.com:ip:axi_dma:7.1"
+BUNDLE_FORMAT = "semifreddo-bundle"
+BUNDLE_MANIFEST = "manifest.json"  # at the top of a deploy bundle
+
+
+# --------------------------------------------------------------------------------------------
+# Artifact formats
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Format:
+    name: str            # the value of the "format" key
+    version: int         # the value of the "format_version" key
+    title: str           # what a user calls it
+    remedy: str          # how to get a good one
+
+
+FORMAT_KEY, VERSION_KEY = "format", "format_version"
+FORMATS = {f.name: f for f in (
+    Format("semifreddo-core", 1, "frozen-core artifact", "re-run `semifreddo train-core`"),
+    Format("semifreddo-weightset", 2, "weight set", "train it again with `semifreddo train-task`"),
+    Format("semifreddo-regmap", 2, "register map", "regenerate it with `semifreddo convert`"),
+    Format("semifreddo-hls", 2, "HLS project manifest", "re-run `semifreddo convert`"),
+    Format("semifreddo-synth", 2, "synthesis record", "re-run `semifreddo synth`"),
+    Format("semifreddo-bitstream", 2, "bitstream record", "re-run `semifreddo bitstream`"),
+    Format("semifreddo-bundle", 2, "deploy bundle", "rebuild it with `semifreddo package`"),
+    Format("semifreddo-unit-costs", 2, "unit-cost table", "run `make characterize`"),
+    Format("semifreddo-emulated-hardware", 2, "emulated hardware description",
+           "rebuild the bundle with `semifreddo package SPEC --board emulated`"),
+    Format("semifreddo-emulated-pl", 2, "emulated PL state", "delete it to power-cycle the emulated board"),
+)}
+
+
+def stamp(name: str) -> dict:
+    """The two keys that open every artifact of format ``name``."""
+    return {FORMAT_KEY: name, VERSION_KEY: FORMATS[name].version}
+
+
+def check_format(obj, name: str, source: str, error: type[SemifreddoError] = SemifreddoError) -> None:
+    """Refuse, in one line, anything that is not a current-version artifact of format ``name``."""
+    fmt = FORMATS[name]
+    found = obj.get(FORMAT_KEY) if isinstance(obj, dict) else None
+    if found != fmt.name:
+        what = f"format {found!r}" if found else "no format name"
+        raise error(f"{source}: not a semifreddo {fmt.title} ({what}, expected {fmt.name!r}); {fmt.remedy}")
+    version = obj.get(VERSION_KEY)
+    if version != fmt.version:
+        raise error(f"{source}: unknown format version {version!r} of a {fmt.title} (this toolkit reads version "
+                    f"{fmt.version}); {fmt.remedy}")
+
+
+def read_artifact(path, name: str, if_missing: str, error: type[SemifreddoError] = SemifreddoError) -> dict:
+    """A JSON artifact of format ``name`` from ``path``, checked; ``if_missing`` says what to do when
+    the file is not there. Every JSON artifact is read through here."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{FORMATS[name].title} {path} not found: {if_missing}") from None
+    except IsADirectoryError:
+        raise error(f"{path} is a folder, not a {FORMATS[name].title}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: damaged, not valid JSON ({exc})") from None
+    check_format(obj, name, str(path), error)
+    return obj
+
+
+def read_bundle_manifest(folder) -> dict:
+    """The ``manifest.json`` of a deploy bundle (the one reader, on the host and on the board)."""
+    return read_artifact(Path(folder) / BUNDLE_MANIFEST, BUNDLE_FORMAT,
+                         "not a deploy bundle; build one with `semifreddo package`")

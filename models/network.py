@@ -1,0 +1,346 @@
+"""The network description: what a spec's SemifreddoNet is, layer by layer. Every stage reads it.
+
+:func:`describe` turns a validated :class:`~.spec.Spec` into a :class:`Network`: the layers in graph
+order, each with its kind, its inputs, the block and core it belongs to, which layer a repetition
+copies, its kernel and channel counts, the exact formats of its inputs, weights, bias, accumulator
+and result, whether its parameters are frozen (constants) or configurable (registers), and how the
+hardware builds it. The QKeras builder, the register layout, parameter counts, the float32
+exactness check, hls4ml's precision configuration, the backend's marking of configurable weights
+and the estimator all read this description; none of them parses a layer name.
+
+The network, for blocks b = 1..n (``f`` the frozen core, ``t^A``, ``t^B`` the trainable cores)::
+
+    frozen core      f_b = relu_q(conv_frozen_b(f_{b-1}))                      f_0 = input
+    trainable cores  x_b^c = blend_b^c(f_{b-1}, t_{b-1}^c [or t_{b-1}^other])  (b > 1; x_1^c = input)
+                     t_b^c = relu_q(conv_b^c(x_b^c))                             c in {A, B}
+    repeat           block n runs `repeat` times (repeat_min..repeat_max, a run-time register)
+    head             classify: dense(relu_q(avgpool(concat(f_n, t_n^A, t_n^B))))
+                     pixel:    conv1x1(concat(f_n, t_n^A, t_n^B))
+                     then quantized to the head's output format
+
+Layer names are stable (``b2_A_conv``, ``b3r2_gate_frozen``, ``head_dense``): they name the Keras
+layers, the hls4ml layers and the estimate's rows, but no code reads meaning out of them. The
+j-th run of the repeated block is laid out as copies named ``b<n>r<j>_...`` whose ``copy_of`` is
+the original layer, followed by one repeat gate per feature stream.
+
+Parameter tensors (:class:`Param`) are named ``b2.A.kernel``, ``b1.frozen.bias``, ``head.kernel``;
+those are the register fields and the frozen-core artifact's array names. ``configurable`` lists
+them in register order (per block: core A then B: alpha, conv kernel, conv bias; then the block's
+core-shuffle switch; last the head's kernel and bias).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+from semifreddo.deploy.errors import SpecError
+
+from .fixedpoint import FLOAT32_EXACT_BITS, Fixed, fixed_for_range, significant_bits, sum_of_products
+from .spec import Spec
+
+CORES = ("A", "B")
+SWITCH = Fixed(1, 1, False)        # the core-shuffle switch: 0 or 1
+
+# Layer kinds. Every layer has exactly one of them; the stages dispatch on it.
+KINDS = ("input", "quantize", "conv", "relu", "blend", "gate", "concat", "pool", "dense", "output")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter tensor: its name (register field or core array), the layer holding it, its format."""
+
+    name: str                   # e.g. "b2.A.kernel"
+    layer: str                  # the layer that holds it (never a repeat copy)
+    weight: str                 # "kernel", "bias", "alpha" or "swap"
+    shape: tuple[int, ...]
+    fmt: Fixed
+    frozen: bool
+    block: int | None = None
+    lo: int | None = None       # code range, when narrower than the format's
+    hi: int | None = None
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    kind: str                          # one of KINDS
+    inputs: tuple[str, ...]            # the layers feeding it, in argument order
+    tag: str                           # "b2", "b3r2" (a repetition), "head" or "input": where it sits
+    block: int | None = None           # 1..n for block layers (repetitions included)
+    core: str | None = None            # "frozen", "A", "B" or "head"
+    run: int = 1                       # which run of the repeated block this layer computes
+    copy_of: str | None = None         # the layer whose parameters a repetition computes with
+    kernel: int = 1
+    c_in: int = 0
+    c_out: int = 0
+    in_fmt: Fixed | None = None        # format of the (first) input
+    weight_fmt: Fixed | None = None
+    bias_fmt: Fixed | None = None
+    alpha_fmt: Fixed | None = None     # blends
+    accum: Fixed | None = None         # the exact sum: nothing is rounded inside the layer
+    result: Fixed | None = None
+    rounds: bool = False               # the result is quantized (round half to even, saturate)
+    frozen: bool = False               # its parameters are constants in hardware
+    implementation: str | None = None  # how hardware computes it: "constants" or "registers"
+    padding: str = "same"              # convs
+    frozen_channels: tuple[int, ...] = ()  # blends: the frozen-core channel of each own channel
+    shuffle: bool = False              # blends with a core-shuffle switch
+
+    @property
+    def original(self) -> str:
+        """The layer whose parameters this one uses (itself unless it is a repetition)."""
+        return self.copy_of or self.name
+
+    @property
+    def n_terms(self) -> int:
+        """Products summed per output value (convs and dense)."""
+        return self.kernel * self.kernel * self.c_in
+
+    def title(self) -> str:
+        """A short phrase for messages, e.g. "block 2 frozen conv"."""
+        if self.kind == "conv" and self.core in ("frozen", "A", "B"):
+            return f"block {self.block} {'frozen' if self.frozen else 'trainable'} conv"
+        return {"pool": "global average pool", "dense": "head", "conv": "head"}.get(self.kind, self.name)
+
+
+@dataclass(frozen=True)
+class Network:
+    spec: Spec
+    layers: tuple[Layer, ...]
+    frozen: tuple[Param, ...]          # frozen-core tensors, block by block
+    configurable: tuple[Param, ...]    # register fields, in register order
+    repeat_blocks: tuple[int, ...]     # the blocks a repetition runs again
+    runs: int                          # runs of the repeated blocks laid out (1 .. repeat_max)
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Layer]:
+        return {layer.name: layer for layer in self.layers}
+
+    def layer(self, name: str) -> Layer:
+        return self._by_name[name]
+
+    def of_kind(self, *kinds: str) -> list[Layer]:
+        return [layer for layer in self.layers if layer.kind in kinds]
+
+    def copies(self, name: str) -> list[Layer]:
+        """The repetitions of layer ``name`` (they compute with its parameters)."""
+        return [layer for layer in self.layers if layer.copy_of == name]
+
+    def params_of(self, layer: str) -> list[Param]:
+        return [p for p in self.frozen + self.configurable if p.layer == layer]
+
+    @property
+    def output(self) -> Layer:
+        return self.layers[-1]
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameter counts by kind. Frozen fraction = frozen / (frozen + configurable)."""
+        frozen = sum(p.size for p in self.frozen)
+        configurable = sum(p.size for p in self.configurable)
+        return {"frozen": frozen, "configurable": configurable, "total": frozen + configurable}
+
+    def check_exact(self) -> None:
+        """Every sum must fit the 24 significant bits float32 holds exactly, or the QKeras reference
+        could not be bit-exact with the hardware. Raises SpecError naming the field to change."""
+        fields = {"frozen": "frozen_core.weights", "A": "trainable_cores.weights", "B": "trainable_cores.weights",
+                  "head": "head.weights"}
+        for layer in self.layers:
+            if layer.run != 1 or layer.accum is None or layer.kind == "blend":
+                continue
+            field = "input.shape" if layer.kind == "pool" else fields[layer.core]
+            if significant_bits(layer.accum) > FLOAT32_EXACT_BITS:
+                raise SpecError(field, f"the {layer.title()} needs a {significant_bits(layer.accum)}-bit "
+                                f"accumulator, more than the {FLOAT32_EXACT_BITS} bits float32 holds exactly; the "
+                                "QKeras reference could not be bit-exact. Use fewer bits or a narrower layer",
+                                self.spec.path)
+
+
+# --------------------------------------------------------------------------------------------
+# Formats of the layers that are more than a sum of products
+# --------------------------------------------------------------------------------------------
+
+def blend_accumulator(spec: Spec) -> Fixed:
+    """t + alpha * (f - t) exactly: f, t activations, alpha with alpha_bits fractional bits."""
+    act = spec.activations
+    # |f - t| < 2**integer, alpha <= 1, and the sum stays within [0, 2**integer): one extra
+    # integer bit covers the intermediate difference.
+    return fixed_for_range(2 * act.max_abs, act.frac + spec.alpha_bits, signed=True)
+
+
+def pool_mean(spec: Spec) -> Fixed:
+    """The exact mean of height*width activations (a power-of-two count, checked by the spec)."""
+    h, w, _ = spec.input_shape
+    shift = (h * w).bit_length() - 1
+    return fixed_for_range(spec.activations.max_abs, spec.activations.frac + shift, signed=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Building the description
+# --------------------------------------------------------------------------------------------
+
+def frozen_channels_for(spec: Spec, core_index: int) -> tuple[int, ...]:
+    """Which frozen-core channels a trainable core blends with: core A takes the first ``width``
+    channels, core B the next ``width`` (wrapping round if the frozen core is narrower)."""
+    t = spec.trainable_width
+    return tuple((core_index * t + j) % spec.frozen_width for j in range(t))
+
+
+class _Builder:
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.layers: list[Layer] = []
+        self.frozen: list[Param] = []
+        self.configurable: list[Param] = []
+
+    def add(self, **fields) -> str:
+        self.layers.append(Layer(**fields))
+        return fields["name"]
+
+    def conv(self, tag: str, block: int, core: str, source: str, run: int, copy_of: str | None) -> str:
+        spec = self.spec
+        frozen = core == "frozen"
+        k = spec.kernels[block - 1]
+        c_in = spec.input_shape[2] if block == 1 else (spec.frozen_width if frozen else spec.trainable_width)
+        in_fmt = spec.input_format if block == 1 else spec.activations
+        weights = spec.frozen_weights.storage if frozen else spec.trainable_weights
+        bias = spec.frozen_bias if frozen else spec.trainable_bias
+        width = spec.frozen_width if frozen else spec.trainable_width
+        accum = sum_of_products(in_fmt, weights, k * k * c_in, bias)
+        return self.add(name=f"{tag}_{core}_conv", kind="conv", inputs=(source,), tag=tag, block=block, core=core,
+                        run=run, copy_of=copy_of and f"{copy_of}_{core}_conv", kernel=k, c_in=c_in, c_out=width,
+                        in_fmt=in_fmt, weight_fmt=weights, bias_fmt=bias, accum=accum, result=accum, frozen=frozen,
+                        implementation="constants" if frozen else "registers")
+
+    def relu(self, tag: str, block: int, core: str, source: str, run: int, copy_of: str | None, width: int) -> str:
+        act = self.spec.activations
+        return self.add(name=f"{tag}_{core}_relu", kind="relu", inputs=(source,), tag=tag, block=block, core=core,
+                        run=run, copy_of=copy_of and f"{copy_of}_{core}_relu", c_in=width, c_out=width,
+                        in_fmt=self.layer(source).result, result=act, rounds=True)
+
+    def layer(self, name: str) -> Layer:
+        return next(layer for layer in reversed(self.layers) if layer.name == name)
+
+    def block(self, block: int, streams: dict[str, str], run: int = 1) -> dict[str, str]:
+        """Lay out one block (one run of it); returns the names of its three output streams."""
+        spec = self.spec
+        tag = f"b{block}" if run == 1 else f"b{block}r{run}"
+        copy_of = None if run == 1 else f"b{block}"
+        out = {}
+        if spec.frozen_width:
+            conv = self.conv(tag, block, "frozen", streams["frozen"], run, copy_of)
+            out["frozen"] = self.relu(tag, block, "frozen", conv, run, copy_of, spec.frozen_width)
+        shuffle = block in spec.shuffle_blocks
+        for ci, core in enumerate(CORES):
+            source = streams[core]
+            if block > 1 and spec.frozen_width:
+                inputs = (streams["frozen"], streams[core]) + ((streams[CORES[1 - ci]],) if shuffle else ())
+                source = self.add(
+                    name=f"{tag}_{core}_blend", kind="blend", inputs=inputs, tag=tag, block=block, core=core, run=run,
+                    copy_of=copy_of and f"{copy_of}_{core}_blend", c_in=spec.trainable_width,
+                    c_out=spec.trainable_width, in_fmt=spec.activations, alpha_fmt=spec.alpha_format,
+                    accum=blend_accumulator(spec), result=spec.activations, rounds=True,
+                    frozen_channels=frozen_channels_for(spec, ci), shuffle=shuffle, implementation="registers")
+            conv = self.conv(tag, block, core, source, run, copy_of)
+            out[core] = self.relu(tag, block, core, conv, run, copy_of, spec.trainable_width)
+        if run == 1:
+            self.block_params(block, shuffle)
+        return out
+
+    def block_params(self, block: int, shuffle: bool) -> None:
+        spec = self.spec
+        tag = f"b{block}"
+        if spec.frozen_width:
+            conv = self.layer(f"{tag}_frozen_conv")
+            self.frozen += [Param(f"{tag}.frozen.kernel", conv.name, "kernel", (conv.kernel, conv.kernel, conv.c_in,
+                                  conv.c_out), conv.weight_fmt, True, block),
+                            Param(f"{tag}.frozen.bias", conv.name, "bias", (conv.c_out,), conv.bias_fmt, True, block)]
+        for core in CORES:
+            if block > 1 and spec.frozen_width:
+                blend = self.layer(f"{tag}_{core}_blend")
+                self.configurable.append(Param(f"{tag}.{core}.alpha", blend.name, "alpha", (blend.c_out,),
+                                               blend.alpha_fmt, False, block, lo=0, hi=1 << spec.alpha_bits))
+            conv = self.layer(f"{tag}_{core}_conv")
+            self.configurable += [
+                Param(f"{tag}.{core}.kernel", conv.name, "kernel", (conv.kernel, conv.kernel, conv.c_in, conv.c_out),
+                      conv.weight_fmt, False, block),
+                Param(f"{tag}.{core}.bias", conv.name, "bias", (conv.c_out,), conv.bias_fmt, False, block)]
+        if shuffle:
+            # One switch per block, held by core A's blend (core B's blend reads the same register).
+            self.configurable.append(Param(f"{tag}.shuffle", f"{tag}_A_blend", "swap", (), SWITCH, False, block))
+
+    def gates(self, block: int, run: int, previous: dict[str, str], new: dict[str, str]) -> dict[str, str]:
+        """After run ``run`` of the repeated blocks: pass the new features if repeat >= run."""
+        out = {}
+        for stream in previous:
+            width = self.layer(new[stream]).c_out
+            out[stream] = self.add(name=f"b{block}r{run}_gate_{stream}", kind="gate", inputs=(previous[stream],
+                                   new[stream]), tag=f"b{block}r{run}", block=block, core=stream, run=run,
+                                   c_in=width, c_out=width, in_fmt=self.spec.activations,
+                                   result=self.spec.activations, rounds=True)
+        return out
+
+    def head(self, streams: dict[str, str]) -> None:
+        spec = self.spec
+        act = spec.activations
+        h, w, _ = spec.input_shape
+        channels = spec.frozen_width + 2 * spec.trainable_width
+        features = self.add(name="head_concat_cores", kind="concat", inputs=(streams["A"], streams["B"]), tag="head",
+                            core="head", c_in=2 * spec.trainable_width, c_out=2 * spec.trainable_width, in_fmt=act,
+                            result=act, rounds=True)
+        if spec.frozen_width:
+            features = self.add(name="head_concat", kind="concat", inputs=(streams["frozen"], features), tag="head",
+                                core="head", c_in=channels, c_out=channels, in_fmt=act, result=act, rounds=True)
+        accum = sum_of_products(act, spec.head_weights, channels, spec.head_bias)
+        if spec.head_type == "classify":
+            pool = self.add(name="head_pool", kind="pool", inputs=(features,), tag="head", core="head",
+                            c_in=channels, c_out=channels, in_fmt=act, accum=sum_of_products(act, Fixed(1, 0, False), h * w),
+                            result=pool_mean(spec))
+            pooled = self.add(name="head_pool_relu", kind="relu", inputs=(pool,), tag="head", core="head",
+                              c_in=channels, c_out=channels, in_fmt=pool_mean(spec), result=act, rounds=True)
+            logits = self.add(name="head_dense", kind="dense", inputs=(pooled,), tag="head", core="head", c_in=channels,
+                              c_out=spec.head_outputs, in_fmt=act, weight_fmt=spec.head_weights,
+                              bias_fmt=spec.head_bias, accum=accum, result=accum, implementation="registers")
+            kernel_shape = (channels, spec.head_outputs)
+        else:
+            logits = self.add(name="head_conv", kind="conv", inputs=(features,), tag="head", core="head", kernel=1,
+                              c_in=channels, c_out=spec.head_outputs, in_fmt=act, weight_fmt=spec.head_weights,
+                              bias_fmt=spec.head_bias, accum=accum, result=accum, implementation="registers",
+                              padding="valid")
+            kernel_shape = (1, 1, channels, spec.head_outputs)
+        self.configurable += [Param("head.kernel", logits, "kernel", kernel_shape, spec.head_weights, False),
+                              Param("head.bias", logits, "bias", (spec.head_outputs,), spec.head_bias, False)]
+        self.add(name="head_out", kind="output", inputs=(logits,), tag="head", core="head", c_in=spec.head_outputs,
+                 c_out=spec.head_outputs, in_fmt=accum, result=spec.head_output, rounds=True)
+
+
+@functools.lru_cache(maxsize=64)
+def describe(spec: Spec, runs: int | None = None) -> Network:
+    """The network of ``spec`` with ``runs`` runs of the repeated block laid out (default: every
+    run up to ``repeat.max``, which is the function the QKeras model and the hardware compute)."""
+    runs = spec.repeat_max if runs is None else runs
+    if not 1 <= runs <= spec.repeat_max:
+        raise ValueError(f"runs {runs} outside 1..{spec.repeat_max}")
+    b = _Builder(spec)
+    b.add(name="image", kind="input", inputs=(), tag="input", c_out=spec.input_shape[2], result=spec.input_format)
+    x = b.add(name="input_q", kind="quantize", inputs=("image",), tag="input", c_in=spec.input_shape[2],
+              c_out=spec.input_shape[2], in_fmt=spec.input_format, result=spec.input_format, rounds=True)
+    streams = {"frozen": x, "A": x, "B": x} if spec.frozen_width else {"A": x, "B": x}
+    for block in range(1, spec.blocks + 1):
+        streams = b.block(block, streams)
+    last = spec.blocks
+    for run in range(2, runs + 1):
+        streams = b.gates(last, run, streams, b.block(last, streams, run))
+    b.head(streams)
+    return Network(spec, tuple(b.layers), tuple(b.frozen), tuple(b.configurable), (last,), runs)
+
+
+def hardware_layout(spec: Spec) -> Network:
+    """The network as the hardware lays it out: every run of the repeated block is its own
+    pipeline stage (bypassed by a gate when the repeat count is smaller)."""
+    return describe(spec)
