@@ -32,18 +32,19 @@ class ControlRegister:
 # 0x00-0x0C are the block-level control registers every Vitis HLS IP has. The rest are placed with
 # `#pragma HLS INTERFACE ... offset=`, so the generated IP and this table agree by construction.
 # Outputs are 0x10 apart because Vitis HLS puts an ap_vld control word after each output word.
-CONTROL_REGISTERS = (
-    ControlRegister("ap_ctrl", 0x00, "block", "ap_start/ap_done/ap_idle/ap_ready"),
-    ControlRegister("gie", 0x04, "block", "global interrupt enable"),
-    ControlRegister("ier", 0x08, "block", "IP interrupt enable"),
-    ControlRegister("isr", 0x0C, "block", "IP interrupt status"),
-    ControlRegister("commit", 0x10, "in", "a new sequence number copies shadow -> active between frames"),
-    ControlRegister("repeat", 0x18, "in", "how many times the repeated blocks run"),
-    ControlRegister("n_frames", 0x20, "in", "frames to stream in this start (0 = only apply a pending commit)"),
-    ControlRegister("active_seq", 0x30, "out", "sequence number of the weight set in the active registers"),
-    ControlRegister("core_id", 0x40, "out", "low 32 bits of the frozen core id built into the IP"),
-    ControlRegister("regmap_id", 0x50, "out", "low 32 bits of the register map's id"),
-)
+CONTROL_REGISTERS = tuple(ControlRegister(*row) for row in (
+    # name        offset  direction  meaning
+    ("ap_ctrl",    0x00, "block", "ap_start/ap_done/ap_idle/ap_ready"),
+    ("gie",        0x04, "block", "global interrupt enable"),
+    ("ier",        0x08, "block", "IP interrupt enable"),
+    ("isr",        0x0C, "block", "IP interrupt status"),
+    ("commit",     0x10, "in",    "a new sequence number copies shadow -> active between frames"),
+    ("repeat",     0x18, "in",    "how many times the repeated blocks run"),
+    ("n_frames",   0x20, "in",    "frames to stream in this start (0 = only apply a pending commit)"),
+    ("active_seq", 0x30, "out",   "sequence number of the weight set in the active registers"),
+    ("core_id",    0x40, "out",   "low 32 bits of the frozen core id built into the IP"),
+    ("regmap_id",  0x50, "out",   "low 32 bits of the register map's id"),
+))
 # The shadow bank is an s_axilite array. Vitis HLS aligns an array to a power of two at least as
 # large as the array, and never below the scalar registers; 0x1000 leaves room for both.
 MIN_BANK_OFFSET = 0x1000

@@ -80,7 +80,7 @@ def register(sub) -> None:
                        description="Convert the spec's trained frozen core into a Vitis HLS project with "
                                    "hls4ml (Semifreddo backend, io_stream): frozen weights become C++ "
                                    "constants, configurable parameters a register bank behind AXI-Lite. "
-                                   "Writes BUILD/<spec>/hls/ and BUILD/<spec>/regmap.json, then compiles "
+                                   "Writes BUILD/<spec>/hls/ (with its regmap.json), then compiles "
                                    "the C simulation library (reused while the C++ is unchanged).")
     add_spec_argument(p)
     add_build_argument(p)

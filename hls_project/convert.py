@@ -1,7 +1,7 @@
 """``semifreddo convert``: a trained frozen core -> a Vitis HLS project, through hls4ml.
 
 The project is written to ``BUILD/<spec>/hls/`` (layout in hls_project/README.md), together with
-``BUILD/<spec>/regmap.json``. It is generated in a staging folder and swapped into place, so an
+its register map ``BUILD/<spec>/hls/regmap.json``. It is generated in a staging folder and swapped into place, so an
 interrupted conversion never leaves a half-written project behind.
 
 The QKeras model handed to hls4ml is the spec's network with every repetition of the last block
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from semifreddo.deploy.boards import BOARDS, DEFAULT_BOARD
-from semifreddo.deploy.fileio import atomic_write_text, replace_dir, start_staging_dir
+from semifreddo.deploy.fileio import replace_dir, start_staging_dir
 from semifreddo.deploy.streams import input_codes, pack_pixels
 from semifreddo.deploy.weightset import read_weight_set
 from semifreddo.models.artifacts import BuildPaths, load_core
@@ -32,7 +31,7 @@ from semifreddo.models.network import Network, hardware_layout
 from semifreddo.models.spec import Spec
 
 from .precision import hls_config
-from .project import TOP, shuffle_register
+from .project import REGMAP, TOP, shuffle_register
 
 DEFAULT_PART = BOARDS[DEFAULT_BOARD].part    # `make synth BOARD=...` sets the real one
 DEFAULT_CLOCK_NS = 10
@@ -112,9 +111,7 @@ def convert(spec: Spec, build=None, *, part: str = DEFAULT_PART, clock_ns: float
         raise
     _swap_into_place(staging, target)
     rmap_json = config["Model"]["Semifreddo"]["regmap"]
-    if not trace:
-        atomic_write_text(paths.regmap, json.dumps(rmap_json, indent=1) + "\n")
-    return Conversion(target, paths.regmap, core.core_id, rmap_json["id"], time.perf_counter() - start,
+    return Conversion(target, target / REGMAP, core.core_id, rmap_json["id"], time.perf_counter() - start,
                       hls_model)
 
 

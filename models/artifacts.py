@@ -5,8 +5,7 @@ Everything for spec ``NAME`` goes under ``BUILD/NAME/`` (``BUILD`` is ``--build`
 
     BUILD/NAME/core.npz                 frozen-core artifact (its core id is in the manifest)
     BUILD/NAME/weightsets/TASK.npz      one weight set per task (source task included)
-    BUILD/NAME/regmap.json              register map (written by `semifreddo convert`)
-    BUILD/NAME/hls/                     HLS project (written by `semifreddo convert`)
+    BUILD/NAME/hls/                     HLS project and its regmap.json (written by `semifreddo convert`)
 
 The frozen-core artifact is an ``.npz`` with one int32 array of integer codes per frozen tensor
 (``b1.frozen.kernel``, ``b1.frozen.bias``, ...) and a ``manifest`` (UTF-8 JSON bytes) holding the
@@ -55,10 +54,6 @@ class BuildPaths:
 
     def weightset(self, task: str) -> Path:
         return self.weightsets / f"{task}.npz"
-
-    @property
-    def regmap(self) -> Path:
-        return self.root / "regmap.json"
 
     @property
     def hls(self) -> Path:

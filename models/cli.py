@@ -235,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("semifreddo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:              # the reader went away (`semifreddo estimate ... | head`)
+        sys.stderr.close()
+        return 141
 
 
 if __name__ == "__main__":

@@ -138,7 +138,6 @@ def make_hls_project(build: Path, core_id: str = CORE_ID) -> Path:
     (root / "tb_data" / "inputs.txt").write_text("0 1 2 3\n")
     regmap = register_map()
     regmap.save(root / "regmap.json")
-    regmap.save(build / SPEC / "regmap.json")
     from semifreddo.deploy.contract import IP_VLNV, stamp
 
     manifest = {

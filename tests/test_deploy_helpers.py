@@ -18,7 +18,7 @@ def package_emulated(converted_root: Path, dest: Path) -> Path:
     from semifreddo.board_scripts.bundle import build_bundle
     from semifreddo.board_scripts.layout import BoardBuild
 
-    for part in ("hls", "weightsets", "core.npz", "regmap.json"):
+    for part in ("hls", "weightsets", "core.npz"):
         source = converted_root / SPEC / part
         (shutil.copytree if source.is_dir() else shutil.copyfile)(source, dest / SPEC / part)
     layout = BoardBuild.of(dest, SPEC, "emulated")

@@ -48,12 +48,10 @@ def parse_calls(top_cpp):
 
 
 def layer_and_repetitions(spec, layer, calls):
-    """The layer itself and, for the last block, its repetitions b<n>r<j>_... ."""
-    block, rest = layer.split("_", 1)
-    if block != f"b{spec.blocks}":
-        return [layer]
-    return [layer] + [name for name in calls if name.split("_", 1)[0].startswith(block + "r")
-                      and name.split("_", 1)[1] == rest]
+    """The layer itself and the repetitions of it that the generated IP calls."""
+    from semifreddo.models.network import describe
+
+    return [layer] + [copy.name for copy in describe(spec).copies(layer) if copy.name in calls]
 
 
 def call_argument(args, weight):
@@ -118,9 +116,9 @@ def test_frozen_weights_are_constants_and_configurable_ones_are_registers(spec_n
         active += field.size
     assert active == spec.parameter_counts()["configurable"]
 
-    # The register map the project was built with is the spec's, in both places it is written.
-    for path in (hls_dir / "regmap.json", paths.regmap):
-        assert json.loads(path.read_text())["id"] == rmap.id
+    # The register map the project was built with is the spec's, in both places it is recorded.
+    assert json.loads((hls_dir / "regmap.json").read_text())["id"] == rmap.id
+    assert json.loads((hls_dir / "hls_manifest.json").read_text())["regmap_id"] == rmap.id
 
 
 @pytest.mark.parametrize("spec_name", SPECS)
