@@ -5,6 +5,7 @@ Everything for spec ``NAME`` goes under ``BUILD/NAME/`` (``BUILD`` is ``--build`
 
     BUILD/NAME/core.npz                 frozen-core artifact (its core id is in the manifest)
     BUILD/NAME/weightsets/TASK.npz      one weight set per task (source task included)
+    BUILD/NAME/samples/TASK.npz         held-out samples of a task trained from the user's data
     BUILD/NAME/regmap.json              register map (written by `semifreddo convert`)
     BUILD/NAME/hls/                     HLS project (written by `semifreddo convert`)
 
@@ -55,6 +56,14 @@ class BuildPaths:
 
     def weightset(self, task: str) -> Path:
         return self.weightsets / f"{task}.npz"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    def sample(self, task: str) -> Path:
+        """Held-out samples of a task trained from the user's data (for the bundle's notebook)."""
+        return self.samples / f"{task}.npz"
 
     @property
     def regmap(self) -> Path:
