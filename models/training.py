@@ -234,6 +234,8 @@ def train_task(spec: Spec, task: str, build: str | Path | None = None, *, mode: 
                                                 role="user" if user else "target", shuffle=target.shuffle)
             if user:
                 atomic_write_bytes(paths.sample(task), data.held_out_samples(SAMPLES))
+            elif paths.sample(task).exists():          # samples of an earlier training from user data
+                paths.sample(task).unlink()
     return result
 
 
