@@ -30,7 +30,6 @@ import numpy as np
 from semifreddo.deploy.errors import SemifreddoError
 from semifreddo.deploy.fileio import atomic_write_bytes
 
-from .layout import frozen_tensors
 from .spec import Spec
 
 CORE_FORMAT = "semifreddo-core"
@@ -84,6 +83,7 @@ class FrozenCore:
 
 def frozen_structure(spec: Spec) -> dict:
     """Everything about the frozen core's hardware except its values."""
+    from .layout import frozen_tensors          # here, so that paths and checks need no TensorFlow
     return {
         "input_shape": list(spec.input_shape), "input_bits": spec.input_bits, "blocks": spec.blocks,
         "kernels": list(spec.kernels), "width": spec.frozen_width,
@@ -94,6 +94,7 @@ def frozen_structure(spec: Spec) -> dict:
 
 
 def compute_core_id(spec: Spec, codes: dict[str, np.ndarray]) -> str:
+    from .layout import frozen_tensors
     digest = hashlib.sha256(json.dumps(frozen_structure(spec), sort_keys=True).encode())
     for t in frozen_tensors(spec):
         digest.update(np.ascontiguousarray(codes[t.name], dtype="<i4").tobytes())
@@ -113,11 +114,17 @@ def save_core(path: Path, spec: Spec, codes: dict[str, np.ndarray], metrics: dic
     return FrozenCore(core_id, codes, manifest, path)
 
 
-def load_core(path: Path, spec: Spec) -> FrozenCore:
-    """Read a frozen-core artifact and check it belongs to ``spec`` and is intact."""
+def require_core(path: Path, spec: Spec) -> Path:
+    """``path`` if a frozen core is there, else the one-line error saying to train it first."""
     path = Path(path)
     if not path.exists():
         raise SemifreddoError(f"{path}: no frozen core yet; run `semifreddo train-core {spec.path or spec.name}` first")
+    return path
+
+
+def load_core(path: Path, spec: Spec) -> FrozenCore:
+    """Read a frozen-core artifact and check it belongs to ``spec`` and is intact."""
+    path = require_core(path, spec)
     try:
         with np.load(path, allow_pickle=False) as archive:
             data = {name: archive[name] for name in archive.files}

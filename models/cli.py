@@ -103,7 +103,7 @@ def cmd_train_task(args) -> int:
 def train_task_from_data(spec, args) -> int:
     """``train-task SPEC --task NAME --data PATH``: a task from the user's own data. Everything is
     checked, the data included, before training starts; the weight set is written at the end."""
-    from .artifacts import BuildPaths, load_core
+    from .artifacts import BuildPaths, require_core
     from .spec import NAME_RULE, is_valid_name
 
     if len(args.task) != 1 or args.task == ["all"]:
@@ -117,13 +117,14 @@ def train_task_from_data(spec, args) -> int:
     if task in spec.task_names and not args.replace:
         raise SemifreddoError(f"{task!r} is one of spec {spec.name}'s tasks; pass --replace to retrain it from "
                               "your data, or choose another task name")
-    load_core(BuildPaths.for_spec(spec, args.build).core, spec)      # no core: say so before reading data
+    require_core(BuildPaths.for_spec(spec, args.build).core, spec)      # no core: say so before reading data
     quiet_tensorflow()
-    from .training import quality, train_task
     from .userdata import describe_source, load_user_task
 
     data = load_user_task(spec, task, args.data, batch_size=spec.train_task.batch_size)
     print(describe_source(data))
+    from .training import quality, train_task
+
     result = train_task(spec, task, args.build, epochs=args.epochs, subset=args.subset, progress=args.progress,
                         data=data)
     key, value = quality(result.metrics)

@@ -20,7 +20,7 @@ images computes what training saw.
 **Nothing is unpickled**: an object array is refused from its header. **Memory**: the images are
 held once, as input codes (uint8 for inputs of up to 8 bits, uint16 above) in one array whose
 rows are ordered training part first, test part second, so both parts are views of it. Each
-``.npy`` member is streamed out of the archive (stored or compressed) in chunks of about 8 MB
+``.npy`` member is streamed out of the archive (stored or compressed) in chunks of about 1 MB
 that are checked and converted on the way in; a chunk's rows are written straight to their
 place. Training reads :class:`GridImages` a batch at a time as float32 (``code / 2**bits``). So
 loading and training hold one code per pixel plus a chunk: for uint8 images about one copy of
@@ -50,7 +50,7 @@ from .datasets import TaskData
 from .spec import Spec
 
 NPZ_MEMBERS = ("x", "y", "x_test", "y_test")
-CHUNK_BYTES = 8 << 20          # rows streamed per chunk: about this many bytes of the source array
+CHUNK_BYTES = 1 << 20          # rows streamed per chunk: about this many bytes of the source array
 TEST_FRACTION = 0.25
 IMAGE_BATCH = 256
 COLOR_MODES = {1: ("grayscale", "converted to grey scale"), 3: ("rgb", "kept as RGB"), 4: ("rgba", "kept as RGBA")}
@@ -122,7 +122,9 @@ def _input_codes(chunk: np.ndarray, bits: int, where: str, first_row: int) -> np
     if chunk.size and (chunk.min() < 0 or chunk.max() > 1):
         raise DataError(f"{where} holds values from {chunk.min():.4g} to {chunk.max():.4g}; float images must lie "
                         "in [0, 1] (or give integer pixel codes)")
-    return np.clip(np.round(chunk.astype(np.float64) * (1 << bits)), 0, top).astype(_code_dtype(bits))
+    values = chunk.astype(np.float64)
+    values *= 1 << bits
+    return np.clip(np.round(values, out=values), 0, top, out=values).astype(_code_dtype(bits))
 
 
 def _check_labels(y_train: np.ndarray, y_test: np.ndarray | None, spec: Spec, where: str) -> int:
