@@ -12,13 +12,14 @@
       notebooks/*.ipynb             the board notebooks
       emulator/<overlay>.so/.json   only for ``emulated``: the IP's C simulation and the emulated
                                     block design, which the emulated board serves as its bitstream
-      samples/<task>.npz            held-out images and labels per task (shipped specs), so the
-                                    notebook measures quality on the board itself
+      samples/<task>.npz            held-out images and labels per task (from the spec's data, or
+                                    kept by `train-task --data`), so the notebook measures quality
+                                    on the board itself
 
 For a real board the bitstream, .hwh and register map come from the synth and bitstream steps of
 that board; for ``emulated`` the register map comes from the converted HLS project and there is
 no bitstream (the emulated board of semifreddo.deploy serves it). The bundle is built in a
-staging folder and renamed into place.
+staging folder and renamed into place. ``add_to_bundle`` adds a task to a finished bundle.
 """
 
 from __future__ import annotations
