@@ -192,6 +192,33 @@ def test_image_folder_is_resized_and_converted_once(digits_spec, tmp_path):
     assert sorted(map(bytes, codes.astype(np.uint8))) == sorted(map(bytes, originals.astype(np.uint8)))
 
 
+def test_pixel_task_from_an_npz(pixels_spec, tmp_path):
+    """A pixel head: y holds target images within the head's output format; a seeded split that
+    cannot be stratified; a folder of class folders makes no sense for it."""
+    from semifreddo.deploy.errors import DataError
+    from semifreddo.models.userdata import load_user_task
+
+    rng = np.random.default_rng(1)
+    x = rng.random((120, 16, 16, 1))
+    y = (1 - x).astype(np.float32)                                   # an "invert" task
+    np.savez(tmp_path / "invert.npz", x=x, y=y)
+    data = load_user_task(pixels_spec, "invert", tmp_path / "invert.npz", batch_size=32)
+    assert (data.kind, data.classes, data.source["split"]) == ("pixel", 1, "seeded 25 %")
+    assert (len(data.x_train), len(data.x_test)) == (90, 30) and data.y_test.dtype == np.float32
+    # each target still belongs to its image: 1 - target is the image, up to the input grid
+    np.testing.assert_allclose(1 - data.y_test, data.x_test[:], atol=2.0 ** -pixels_spec.input_bits)
+
+    np.savez(tmp_path / "far.npz", x=x, y=y * 1000)
+    with pytest.raises(DataError, match=r"targets from .* the head's output format s12\.10 covers -2\.\.1\.99"):
+        load_user_task(pixels_spec, "invert", tmp_path / "far.npz", batch_size=32)
+    np.savez(tmp_path / "labels.npz", x=x, y=np.zeros(120, np.int64))
+    with pytest.raises(DataError, match=r"a pixel head needs target images \(n, 16, 16, 1\)"):
+        load_user_task(pixels_spec, "invert", tmp_path / "labels.npz", batch_size=32)
+    (tmp_path / "folder" / "a").mkdir(parents=True)
+    with pytest.raises(DataError, match="pixel head; give target images in an .npz"):
+        load_user_task(pixels_spec, "invert", tmp_path / "folder", batch_size=32)
+
+
 # --------------------------------------------------------------------------------------------
 # memory: the images are held once, as input codes
 # --------------------------------------------------------------------------------------------
