@@ -41,6 +41,9 @@ help:
 	@echo "  bitstream        Vivado block design + bitstream + .hwh for SPEC on BOARD"
 	@echo "  package          deploy bundle for SPEC on BOARD -> $(BUILD)/<spec>/bundle-<board>/"
 	@echo "  deploy           copy BUNDLE to BOARD_HOST over ssh and install it (see board_scripts/README.md)"
+	@echo "  user-task        train task TASK of SPEC from your own data DATA (.npz or folder of class folders)"
+	@echo "  add-task         add weight set WEIGHTS to BUNDLE [TASK=name] [REPLACE=1], no new bitstream"
+	@echo "  deploy-weights   install only task WEIGHTS of BUNDLE into the overlay on BOARD_HOST"
 	@echo "  board-demo       emulated board: package, run task A, switch to task B, run, compare with QKeras"
 	@echo "  bench-runtime    task-switch cost (AXI-Lite words, bytes) vs a full bitstream reload per board"
 	@echo "  estimate         estimated LUT/FF/DSP/BRAM, latency, power of SPEC's IP and two baselines"
@@ -139,6 +142,27 @@ deploy: | $(SETUP_STAMP)
 	$(SF) deploy $(BUNDLE) --host "$(BOARD_HOST)" --user $(BOARD_USER) --port $(BOARD_PORT) \
 	  $(if $(OVERLAY_DIR),--overlay-dir $(OVERLAY_DIR)) $(if $(NOTEBOOK_DIR),--notebook-dir $(NOTEBOOK_DIR)) \
 	  --ssh-args="$(SSH_OPTS)"
+
+# --- your own task (issue 14): train from your data, add it to a bundle and to a board ---
+# make user-task SPEC=digits TASK=mine DATA=my.npz
+# make add-task BUNDLE=build/digits/bundle-emulated WEIGHTS=build/digits/weightsets/mine.npz [TASK=...] [REPLACE=1]
+# make deploy-weights BUNDLE=build/digits/bundle-zcu104 WEIGHTS=mine BOARD_HOST=192.168.2.99
+TASK         ?=
+DATA         ?=
+WEIGHTS      ?=
+REPLACE      ?= 0
+
+.PHONY: user-task add-task deploy-weights
+
+user-task: $(OUT)/core.npz
+	$(SF) train-task $(SPEC_FILE) --task "$(TASK)" --data "$(DATA)" --build $(BUILD) $(if $(filter 1,$(REPLACE)),--replace)
+
+add-task: | $(SETUP_STAMP)
+	$(SF) bundle add $(BUNDLE) "$(WEIGHTS)" $(if $(TASK),--task $(TASK)) $(if $(filter 1,$(REPLACE)),--replace)
+
+deploy-weights: | $(SETUP_STAMP)
+	$(SF) deploy $(BUNDLE) --weights "$(WEIGHTS)" --host "$(BOARD_HOST)" --user $(BOARD_USER) --port $(BOARD_PORT) \
+	  $(if $(OVERLAY_DIR),--overlay-dir $(OVERLAY_DIR)) --ssh-args="$(SSH_OPTS)"
 
 # --- PYNQ runtime and emulated board (issue 5) ---
 # The emulated board keeps its PL state in EMULATOR_STATE (deploy/README.md); `board-demo`

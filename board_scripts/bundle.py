@@ -12,13 +12,14 @@
       notebooks/*.ipynb             the board notebooks
       emulator/<overlay>.so/.json   only for ``emulated``: the IP's C simulation and the emulated
                                     block design, which the emulated board serves as its bitstream
-      samples/<task>.npz            held-out images and labels per task (shipped specs), so the
-                                    notebook measures quality on the board itself
+      samples/<task>.npz            held-out images and labels per task (from the spec's data, or
+                                    kept by `train-task --data`), so the notebook measures quality
+                                    on the board itself
 
 For a real board the bitstream, .hwh and register map come from the synth and bitstream steps of
 that board; for ``emulated`` the register map comes from the converted HLS project and there is
 no bitstream (the emulated board of semifreddo.deploy serves it). The bundle is built in a
-staging folder and renamed into place.
+staging folder and renamed into place. ``add_to_bundle`` adds a task to a finished bundle.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 from semifreddo.deploy.contract import (BUNDLE_FORMAT, BUNDLE_MANIFEST as MANIFEST, DMA_INSTANCE, DMA_VLNV,
                                         IP_INSTANCE, ports, read_bundle_manifest, stamp)
 from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.fileio import replace_dir, sha256_file, start_staging_dir
+from semifreddo.deploy.fileio import atomic_write_bytes, replace_dir, sha256_bytes, sha256_file, start_staging_dir
 from semifreddo.deploy.weightset import read_weight_set
 
 from . import hlsproject
@@ -161,37 +162,40 @@ def _emulator(layout: BoardBuild, hls_manifest: dict, regmap, stage: Path) -> di
     return names
 
 
-SAMPLES = 200
-
-
-def _samples(spec_name: str, tasks: dict, stage: Path) -> dict:
+def _samples(layout: BoardBuild, spec, tasks: dict, stage: Path) -> dict:
     """Held-out images with their labels (classify) or target images (pixel) for each task, so the
     notebook can measure quality where the training data is not at hand: ``samples/<task>.npz``
-    with ``x``, ``y`` and ``classes`` (outputs that count for a classify task). Only a shipped spec's data can be found from its name."""
-    import io
-
-    import numpy as np
-
-    from semifreddo.models.datasets import load_task
+    with ``x``, ``y`` and ``classes`` (outputs that count for a classify task). A spec's own tasks
+    get them from its data; a task trained from the user's data from ``BUILD/<spec>/samples/``,
+    which `train-task --data` writes; a task with neither gets none. Returns task -> file."""
+    from semifreddo.models.artifacts import BuildPaths
+    from semifreddo.models.datasets import SAMPLES, load_task
     from semifreddo.models.spec import load_spec
 
-    try:
-        spec = load_spec(spec_name)
-    except SemifreddoError:
-        return {}
+    if spec is None:
+        try:
+            spec = load_spec(layout.spec)          # only a shipped spec can be found from its name
+        except SemifreddoError:
+            spec = None
     names = {}
     for task in tasks:
-        data = load_task(spec, task)
-        buffer = io.BytesIO()
-        np.savez(buffer, x=data.x_test[:SAMPLES], y=data.y_test[:SAMPLES], classes=np.int64(data.classes))
+        kept = BuildPaths(layout.spec_root).sample(task)
+        if kept.exists():
+            content = kept.read_bytes()
+        elif spec is not None and task in spec.task_names:
+            content = load_task(spec, task).held_out_samples(SAMPLES)
+        else:
+            continue
         names[task] = f"samples/{task}.npz"
         (stage / "samples").mkdir(exist_ok=True)
-        (stage / names[task]).write_bytes(buffer.getvalue())
+        (stage / names[task]).write_bytes(content)
     return names
 
 
-def build_bundle(layout: BoardBuild, board: Board) -> dict:
-    """Build ``layout.bundle`` and return its manifest."""
+def build_bundle(layout: BoardBuild, board: Board, spec=None) -> dict:
+    """Build ``layout.bundle`` and return its manifest. ``spec`` (a loaded Spec) lets a spec given
+    by its file supply held-out samples too; a task without samples is in ``tasks`` but not in
+    ``samples``."""
     hls_manifest, regmap_path, record = _hardware(layout, board)
     regmap = hlsproject.matching_regmap(hls_manifest, regmap_path)
     weightsets = sorted(layout.weightsets.glob("*.npz"))
@@ -219,7 +223,7 @@ def build_bundle(layout: BoardBuild, board: Board) -> dict:
         (stage / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, stage / name)
     emulator = _emulator(layout, hls_manifest, regmap, stage) if board.emulated else None
-    samples = _samples(layout.spec, tasks, stage)
+    samples = _samples(layout, spec, tasks, stage)
     written = [*copies.values(), *(emulator or {}).values(), *samples.values()]
 
     manifest = {
@@ -262,10 +266,92 @@ def compare_checksums(manifest: dict, found: dict[str, str], where: str) -> None
         raise SemifreddoError(f"{where}: bundle does not match its manifest: {'; '.join(problems)}")
 
 
-def verify_bundle(folder: Path) -> dict:
-    """Check every file of a bundle against its manifest; return the manifest."""
+def verify_bundle(folder: Path, ignore: set[str] = frozenset()) -> dict:
+    """Check every file of a bundle against its manifest; return the manifest. Files named in
+    ``ignore`` are left out on both sides (they are about to be rewritten)."""
     folder = Path(folder)
     manifest = read_bundle_manifest(folder)
-    found = {name: sha256_file(folder / name) for name in files_of(folder) - {MANIFEST}}
-    compare_checksums(manifest, found, str(folder))
+    found = {name: sha256_file(folder / name) for name in files_of(folder) - {MANIFEST} - set(ignore)}
+    listed = {name: digest for name, digest in manifest["files"].items() if name not in ignore}
+    compare_checksums({**manifest, "files": listed}, found, str(folder))
     return manifest
+
+
+def task_samples(weights: Path, task: str) -> Path | None:
+    """The held-out samples `train-task --data` wrote beside a weight set in a build folder
+    (``BUILD/<spec>/samples/<task>.npz`` for ``BUILD/<spec>/weightsets/<task>.npz``), if any."""
+    path = weights.resolve().parent.parent / "samples" / f"{task}.npz"
+    return path if weights.resolve().parent.name == "weightsets" and path.is_file() else None
+
+
+def _checked_samples(path: Path, regmap) -> bytes:
+    """A samples file's bytes, once it reads as numbers (never a pickle) shaped for this IP."""
+    import io
+
+    import numpy as np
+
+    content = path.read_bytes()
+    try:
+        with np.load(io.BytesIO(content), allow_pickle=False) as data:
+            shape = data["x"].shape
+            ok = {"x", "y", "classes"} <= set(data.files) and len(data["y"]) == shape[0]
+    except (ValueError, KeyError, OSError, EOFError) as exc:
+        raise SemifreddoError(f"{path}: not a samples file ({exc.__class__.__name__})") from None
+    expected = regmap.io.get("input_shape", shape[1:])
+    if not ok or list(shape[1:]) != list(expected):
+        raise SemifreddoError(f"{path}: not samples for this IP (images {shape[1:]}, the IP takes {tuple(expected)})")
+    return content
+
+
+def add_to_bundle(bundle: Path, weights: Path, *, task: str | None = None, replace: bool = False,
+                  samples: Path | None = None) -> tuple[str, dict]:
+    """Add a weight set to an existing bundle as task ``task`` (default: the weight set's own task):
+    checked against the bundle's core id and register map, copied in, and the manifest rewritten
+    with its checksum. Held-out samples come along when given or when `train-task --data` wrote
+    them beside the weight set. Each file is written atomically, the manifest last, so the
+    manifest never names a file that is not complete; the bundle is verified before and after.
+    Returns the task's name and the new manifest."""
+    from semifreddo.deploy.regmap import load_register_map
+    from semifreddo.deploy.weightset import decode_weight_set
+    from semifreddo.models.spec import NAME_RULE, is_valid_name
+
+    bundle, weights = Path(bundle), Path(weights)
+    manifest = read_bundle_manifest(bundle)
+    regmap = load_register_map(bundle / manifest["regmap"])
+    if regmap.id != manifest["regmap_id"]:
+        raise SemifreddoError(f"{bundle}: regmap.json ({regmap.id}) is not the bundle's register map "
+                              f"({manifest['regmap_id']}); package it again")
+    try:
+        raw = weights.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise SemifreddoError(f"{weights}: no such weight-set file") from None
+    ws = decode_weight_set(raw, source=str(weights), path=weights, expect_core_id=manifest["core_id"],
+                           expect_regmap=regmap)
+    name = task or ws.task
+    if not is_valid_name(name):
+        raise SemifreddoError(f"task name {name!r}: {NAME_RULE}")
+    if name in manifest["tasks"] and not replace:
+        raise SemifreddoError(f"{bundle} already has a task {name!r}; pass --replace to replace it, or --task to "
+                              "give the new one another name")
+    samples = Path(samples) if samples else task_samples(weights, ws.task)
+    sample_bytes = _checked_samples(samples, regmap) if samples else None
+
+    weights_name, samples_name = f"weightsets/{name}.npz", f"samples/{name}.npz"
+    old_files = {manifest["tasks"].get(name), manifest.get("samples", {}).get(name)} - {None}
+    verify_bundle(bundle, ignore={weights_name, samples_name} | old_files)
+
+    files = {k: v for k, v in manifest["files"].items() if k not in old_files}
+    tasks, sample_files = dict(manifest["tasks"]), {k: v for k, v in manifest.get("samples", {}).items() if k != name}
+    atomic_write_bytes(bundle / weights_name, raw)
+    files[weights_name], tasks[name] = sha256_bytes(raw), weights_name
+    if sample_bytes is not None:
+        atomic_write_bytes(bundle / samples_name, sample_bytes)
+        files[samples_name], sample_files[name] = sha256_bytes(sample_bytes), samples_name
+    added = {**manifest.get("added", {}),
+             name: {"from": str(weights), "checksum": ws.manifest["checksum"],
+                    "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
+    new = {**manifest, "tasks": tasks, "samples": sample_files, "added": added, "files": dict(sorted(files.items()))}
+    write_json(bundle / MANIFEST, new)
+    for stale in old_files - set(files):
+        (bundle / stale).unlink(missing_ok=True)
+    return name, verify_bundle(bundle)

@@ -9,6 +9,9 @@ log (exit code 1).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from .layout import BoardBuild
 
 from semifreddo.deploy.errors import SemifreddoError
 
@@ -23,7 +26,6 @@ def _spec_name(spec: str) -> str:
 
 
 def _layout(args, board: str):
-    from .layout import BoardBuild
     return BoardBuild.of(args.build, _spec_name(args.spec), board)
 
 
@@ -82,21 +84,51 @@ def cmd_package(args) -> int:
     from semifreddo.deploy.boards import get_board
     from .bundle import build_bundle
 
+    from semifreddo.models.spec import load_spec
+
     board = get_board(args.board)
-    layout = _layout(args, board.name)
-    manifest = build_bundle(layout, board)
+    spec = load_spec(args.spec)
+    layout = BoardBuild.of(args.build, spec.name, board.name)
+    manifest = build_bundle(layout, board, spec)
     what = "no bitstream (emulated board)" if board.emulated else f"overlay {manifest['bitstream']}"
     print(f"bundle -> {layout.bundle}: {what}, {len(manifest['tasks'])} tasks "
           f"({', '.join(manifest['tasks'])}), {len(manifest['files']) + 1} files")
+    _say_samples(manifest)
+    return 0
+
+
+def _say_samples(manifest: dict, tasks=None) -> None:
+    """Which tasks the bundle carries held-out samples for (the notebook measures quality on them)."""
+    tasks = list(manifest["tasks"]) if tasks is None else tasks
+    missing = [t for t in tasks if t not in manifest.get("samples", {})]
+    if missing:
+        print(f"no held-out samples for {', '.join(missing)} (their data is not at hand); the notebook shows "
+              "their outputs on other tasks' images and their quality as measured at training")
+
+
+def cmd_bundle_add(args) -> int:
+    from .bundle import add_to_bundle
+
+    name, manifest = add_to_bundle(Path(args.bundle), Path(args.weights), task=args.task, replace=args.replace,
+                                   samples=args.samples)
+    print(f"task {name} added to {args.bundle} ({manifest['tasks'][name]}; checked against core "
+          f"{manifest['core_id']} and register map {manifest['regmap_id']}); tasks now: {', '.join(manifest['tasks'])}")
+    if name in manifest["samples"]:
+        print(f"held-out samples -> {manifest['samples'][name]}")
+    _say_samples(manifest, [name])
     return 0
 
 
 def cmd_deploy(args) -> int:
-    from pathlib import Path
-
-    from .remote import deploy_bundle, parse_target
+    from .remote import deploy_bundle, deploy_weights, parse_target
 
     target = parse_target(args.host, args.user, args.port, args.ssh_args)
+    if args.weights:
+        where = deploy_weights(Path(args.bundle), args.weights, target, overlay_dir=args.overlay_dir)
+        print(f"task {where['task']} installed on {target.host} in {where['overlay_dir']}: "
+              f"{', '.join(where['files'])} (checksums verified on the board); "
+              f"switch to it with `semifreddo reload BUNDLE --task {where['task']}`")
+        return 0
     where = deploy_bundle(Path(args.bundle), target, overlay_dir=args.overlay_dir, notebook_dir=args.notebook_dir)
     print(f"installed {where['files']} files on {target.host}: overlay {where['overlay_dir']}, "
           f"notebooks {where['notebook_dir']}")
@@ -169,4 +201,27 @@ def register(sub) -> None:
     p.add_argument("--notebook-dir", metavar="DIR", help="absolute folder on the board for the notebooks")
     p.add_argument("--ssh-args", default="", metavar="ARGS",
                    help="extra arguments for ssh and scp, as one string, e.g. \"-i ~/.ssh/pynq -o ConnectTimeout=10\"")
+    p.add_argument("--weights", metavar="WEIGHTS",
+                   help="copy only this task of the bundle (a task name, or a weight-set file that `bundle add` "
+                        "put in it) and the new manifest into the overlay already installed on the board")
     p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("bundle", help="change an existing deploy bundle",
+                       description="Change an existing deploy bundle without packaging it again.")
+    bsub = p.add_subparsers(dest="bundle_command", metavar="COMMAND", required=True)
+    a = bsub.add_parser(
+        "add", help="add a task's weight set to a bundle (no new bitstream)",
+        description="Add a weight set to an existing bundle: it is checked against the bundle's core id and "
+                    "register map, copied to weightsets/<task>.npz, and manifest.json is rewritten with its "
+                    "checksum (each file written atomically, the manifest last; the bundle is verified before "
+                    "and after). The held-out samples that `train-task --data` wrote beside it come along. "
+                    "Then `semifreddo deploy BUNDLE --weights TASK` installs it on a board and "
+                    "`semifreddo reload BUNDLE --task TASK` switches to it.",
+        epilog="example: semifreddo bundle add build/digits/bundle-emulated build/digits/weightsets/mine.npz")
+    a.add_argument("bundle", metavar="BUNDLE", help="bundle folder made by `semifreddo package`")
+    a.add_argument("weights", metavar="WEIGHTS", help="weight-set file (.npz), e.g. from `semifreddo train-task`")
+    a.add_argument("--task", metavar="NAME", help="the task's name in the bundle (default: the weight set's task)")
+    a.add_argument("--replace", action="store_true", help="replace a task of the same name")
+    a.add_argument("--samples", metavar="FILE",
+                   help="held-out samples to ship with it (default: BUILD/<spec>/samples/<task>.npz if there)")
+    a.set_defaults(func=cmd_bundle_add)

@@ -11,6 +11,12 @@ The steps: check the bundle locally against its manifest; upload it with scp int
 with the manifest; only then swap the folder into place (a rename on the board) and copy the
 notebooks. A failed upload or a checksum mismatch leaves the installed overlay untouched.
 
+``deploy --weights`` adds one task to an overlay already installed: only that task's weight set
+(and its held-out samples) and the bundle's new ``manifest.json`` are uploaded, as ``*.incoming``
+files beside their final names; every file of the overlay is then hashed on the board and must
+match the new manifest (so the overlay is this bundle, less the new task), the uploads included;
+only then are they renamed into place, the manifest last.
+
 Log-in is ssh's own: keys from ssh-agent or ``-i``, host keys from known_hosts. Set up key log-in
 once (``ssh-copy-id xilinx@<board>``) so no password is asked three times.
 """
@@ -25,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semifreddo.deploy.errors import SemifreddoError, ToolMissingError
+
+from semifreddo.deploy.fileio import sha256_file
 
 from .bundle import MANIFEST, compare_checksums, verify_bundle
 
@@ -83,7 +91,8 @@ def ssh(target: Target, command: str, what: str) -> str:
     return _run(["ssh", "-p", str(target.port), *target.ssh_args, target.login, command], what)
 
 
-def scp_dir(target: Target, local: Path, remote: str) -> None:
+def scp(target: Target, local: Path, remote: str) -> None:
+    """Copy a file or (recursively) a folder to ``remote`` on the board."""
     _run(["scp", "-q", "-r", "-P", str(target.port), *target.ssh_args, str(local), f"{target.login}:{remote}"],
          f"copying {local} to {target.host}:{remote}")
 
@@ -117,7 +126,7 @@ def deploy_bundle(bundle: Path, target: Target, *, overlay_dir: str | None = Non
     q = shlex.quote
 
     ssh(target, f"mkdir -p {q(str(Path(dest).parent))} && rm -rf {q(incoming)}", "preparing the board")
-    scp_dir(target, bundle, incoming)
+    scp(target, bundle, incoming)
     listing = ssh(target, f"cd {q(incoming)} && find . -type f ! -name {q(MANIFEST)} -exec sha256sum {{}} +",
                   "checking the upload")
     try:
@@ -137,3 +146,50 @@ def deploy_bundle(bundle: Path, target: Target, *, overlay_dir: str | None = Non
     ssh(target, install, "installing on the board")
     return {"overlay_dir": dest, "notebook_dir": notebooks, "bitstream": manifest.get("bitstream"),
             "files": len(manifest["files"]) + 1}
+
+
+def _bundle_task(manifest: dict, bundle: Path, weights: str) -> str:
+    """The bundle task ``weights`` names: a task name, or a weight-set file whose content is in the bundle."""
+    if weights in manifest["tasks"]:
+        return weights
+    path = Path(weights)
+    if path.is_file():
+        digest = sha256_file(path)
+        for task, name in manifest["tasks"].items():
+            if manifest["files"].get(name) == digest:
+                return task
+    raise SemifreddoError(f"{weights} is not a task of {bundle} (tasks: {', '.join(manifest['tasks'])}); add it "
+                          f"first with `semifreddo bundle add {bundle} WEIGHTS`")
+
+
+def deploy_weights(bundle: Path, weights: str, target: Target, *, overlay_dir: str | None = None) -> dict:
+    """Install one task of ``bundle`` into the overlay already on the board (see the module docstring)."""
+    require_ssh()
+    manifest = verify_bundle(bundle)
+    task = _bundle_task(manifest, bundle, weights)
+    dest = remote_dir(overlay_dir or f"{DEFAULT_OVERLAY_ROOT}/{manifest['overlay']}", "overlay folder")
+    uploads = [manifest["tasks"][task]] + ([manifest["samples"][task]] if task in manifest.get("samples", {}) else [])
+    q = shlex.quote
+    suffix = ".incoming"
+    folders = " ".join(q(f"{dest}/{Path(name).parent}") for name in uploads)
+    ssh(target, f"if [ ! -f {q(dest + '/' + MANIFEST)} ]; then echo 'no overlay installed in {dest}: deploy the "
+                f"whole bundle first' >&2; exit 1; fi; mkdir -p {folders}", "checking the board")
+    for name in uploads + [MANIFEST]:
+        scp(target, bundle / name, f"{dest}/{name}{suffix}")
+    listing = parse_sha256sum(ssh(target, f"cd {q(dest)} && find . -type f -exec sha256sum {{}} +",
+                                  "checking the upload"))
+    found = {name: digest for name, digest in listing.items() if not name.endswith(suffix) and name != MANIFEST}
+    found.update({name[:-len(suffix)]: digest for name, digest in listing.items()
+                  if name.endswith(suffix) and name[:-len(suffix)] in uploads})
+    incoming = " ".join(q(f"{dest}/{name}{suffix}") for name in uploads + [MANIFEST])
+    try:
+        compare_checksums(manifest, found, f"{target.host}:{dest}")
+        if listing.get(MANIFEST + suffix) != sha256_file(bundle / MANIFEST):
+            raise SemifreddoError(f"{target.host}:{dest}: the uploaded manifest.json differs from the bundle's")
+    except SemifreddoError as exc:
+        ssh(target, f"rm -f {incoming}", "removing the upload")
+        raise SemifreddoError(f"{exc}; nothing was changed on the board (if the overlay there is an older "
+                              "package, deploy the whole bundle)") from None
+    ssh(target, " && ".join(f"mv {q(f'{dest}/{name}{suffix}')} {q(f'{dest}/{name}')}" for name in uploads + [MANIFEST]),
+        "installing on the board")
+    return {"overlay_dir": dest, "task": task, "files": uploads + [MANIFEST]}

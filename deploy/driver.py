@@ -252,6 +252,8 @@ class Semifreddo:
 
     @property
     def tasks(self) -> dict[str, Path]:
+        """The bundle's tasks as its manifest.json listed them when this object was opened (a task
+        added later with `semifreddo bundle add` is there at the next opening)."""
         return {task: self.bundle / name for task, name in self.manifest["tasks"].items()}
 
     def weight_set(self, task_or_file: str | os.PathLike | WeightSet) -> WeightSet:
@@ -298,6 +300,8 @@ class Semifreddo:
         leaves the previous task active. ``wait``: seconds to wait for a run in flight."""
         started = time.perf_counter()
         ws = self.weight_set(task_or_file)
+        # A task added to the bundle under a name of its own (`bundle add --task`) goes by that name.
+        name = task_or_file if isinstance(task_or_file, str) and task_or_file in self.tasks else ws.task
         try:
             with self._lock(wait):
                 if not self.ip.idle:
@@ -319,13 +323,13 @@ class Semifreddo:
                     raise SemifreddoError(f"the commit of sequence {seq} did not take effect (active_seq is "
                                           f"{self.active_seq})")
                 atomic_write_text(self._journal, json.dumps({
-                    "active_seq": seq, "task": ws.task, "weights": str(ws.path), "bitfile": str(self.bitfile),
+                    "active_seq": seq, "task": name, "weights": str(ws.path), "bitfile": str(self.bitfile),
                     "checksum": ws.manifest["checksum"]}) + "\n", durable=False)
         except LockBusy as exc:
             raise BoardBusy(f"a run is in flight on this board (process {exc.holder or '?'}); the switch to "
-                            f"{ws.task} was not made and the previous task is still active; retry, or pass a "
+                            f"{name} was not made and the previous task is still active; retry, or pass a "
                             "wait time") from None
-        self.last_switch = SwitchReport(ws.task, str(ws.path), seq, time.perf_counter() - started)
+        self.last_switch = SwitchReport(name, str(ws.path), seq, time.perf_counter() - started)
         return self.last_switch
 
     # --- run -----------------------------------------------------------------------------------

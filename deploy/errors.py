@@ -32,3 +32,7 @@ class WeightSetError(SemifreddoError):
 
 class ToolMissingError(SemifreddoError):
     """An external tool (Vitis HLS, Vivado, Yosys, ...) is not installed or not on PATH."""
+
+
+class DataError(SemifreddoError):
+    """A user's data set (an .npz or a folder of images) cannot be used as given."""

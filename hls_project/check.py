@@ -43,11 +43,21 @@ def load_checked_weights(spec: Spec, build, weights) -> WeightSet:
     return read_weight_set(weights, expect_core_id=core.core_id, expect_regmap=register_map(spec))
 
 
-def held_out_inputs(spec: Spec, task: str, count: int) -> np.ndarray:
-    """``count`` test images for ``task`` (topped up from the other tasks' test images if needed)."""
+def held_out_inputs(spec: Spec, task: str, count: int, build=None) -> np.ndarray:
+    """``count`` test images for ``task``, topped up from the spec's other tasks' test images if
+    needed. A task trained from the user's data starts from the held-out samples `train-task --data`
+    kept in the build (the comparison holds for any input; these are the task's own)."""
     from semifreddo.models.datasets import load_task
 
-    pools = [load_task(spec, task).x_test] + [load_task(spec, t).x_test for t in spec.task_names if t != task]
+    kept = BuildPaths.for_spec(spec, build).sample(task)
+    pools = []
+    if kept.exists():
+        with np.load(kept, allow_pickle=False) as samples:
+            pools.append(samples["x"][:count])
+    for t in sorted(spec.task_names, key=lambda t: t != task):
+        if sum(map(len, pools)) >= count:
+            break
+        pools.append(load_task(spec, t).x_test[:count])
     images = np.concatenate(pools)[:count]
     if len(images) < count:
         raise SemifreddoError(f"only {len(images)} held-out inputs exist for spec {spec.name}, {count} requested")
@@ -75,7 +85,7 @@ def check(spec: Spec, build, weights, repeats=None, samples: int = 200) -> Check
     ws = load_checked_weights(spec, build, weights)
     sim = open_csim(spec, build)
     repeats = list(range(spec.repeat_min, spec.repeat_max + 1)) if repeats is None else list(repeats)
-    x = held_out_inputs(spec, ws.task, samples)
+    x = held_out_inputs(spec, ws.task, samples, build)
     model = load_reference_model(spec, build, ws)
     result = CheckResult(ws.task, len(x), 0)
     for repeat in repeats:
@@ -102,7 +112,7 @@ def check_layers(spec: Spec, build, weights, repeat: int | None = None) -> list[
     repeat = spec.repeat_default if repeat is None else repeat
     traced = convert(spec, build, trace=True)
     sim = CSim(traced.hls_dir)
-    x = held_out_inputs(spec, ws.task, 1)
+    x = held_out_inputs(spec, ws.task, 1, build)
     model = load_reference_model(spec, build, ws, shared_repeats=False)
     set_repeat(model, spec, repeat)
     rows = []

@@ -5,6 +5,7 @@ Everything for spec ``NAME`` goes under ``BUILD/NAME/`` (``BUILD`` is ``--build`
 
     BUILD/NAME/core.npz                 frozen-core artifact (its core id is in the manifest)
     BUILD/NAME/weightsets/TASK.npz      one weight set per task (source task included)
+    BUILD/NAME/samples/TASK.npz         held-out samples of a task trained from the user's data
     BUILD/NAME/hls/                     HLS project and its regmap.json (written by `semifreddo convert`)
 
 The frozen-core artifact is an ``.npz`` with one int32 array of integer codes per frozen tensor
@@ -29,7 +30,6 @@ from semifreddo.deploy.contract import check_format, stamp
 from semifreddo.deploy.errors import SemifreddoError
 from semifreddo.deploy.fileio import atomic_write_bytes
 
-from .layout import frozen_tensors
 from .spec import Spec
 
 CORE_FORMAT = "semifreddo-core"
@@ -56,6 +56,14 @@ class BuildPaths:
         return self.weightsets / f"{task}.npz"
 
     @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    def sample(self, task: str) -> Path:
+        """Held-out samples of a task trained from the user's data (for the bundle's notebook)."""
+        return self.samples / f"{task}.npz"
+
+    @property
     def hls(self) -> Path:
         return self.root / "hls"
 
@@ -70,6 +78,7 @@ class FrozenCore:
 
 def frozen_structure(spec: Spec) -> dict:
     """Everything about the frozen core's hardware except its values."""
+    from .layout import frozen_tensors          # here, so that paths and checks need no TensorFlow
     return {
         "input_shape": list(spec.input_shape), "input_bits": spec.input_bits, "blocks": spec.blocks,
         "kernels": list(spec.kernels), "width": spec.frozen_width,
@@ -80,6 +89,7 @@ def frozen_structure(spec: Spec) -> dict:
 
 
 def compute_core_id(spec: Spec, codes: dict[str, np.ndarray]) -> str:
+    from .layout import frozen_tensors
     digest = hashlib.sha256(json.dumps(frozen_structure(spec), sort_keys=True).encode())
     for t in frozen_tensors(spec):
         digest.update(np.ascontiguousarray(codes[t.name], dtype="<i4").tobytes())
@@ -99,11 +109,17 @@ def save_core(path: Path, spec: Spec, codes: dict[str, np.ndarray], metrics: dic
     return FrozenCore(core_id, codes, manifest, path)
 
 
-def load_core(path: Path, spec: Spec) -> FrozenCore:
-    """Read a frozen-core artifact and check it belongs to ``spec`` and is intact."""
+def require_core(path: Path, spec: Spec) -> Path:
+    """``path`` if a frozen core is there, else the one-line error saying to train it first."""
     path = Path(path)
     if not path.exists():
         raise SemifreddoError(f"{path}: no frozen core yet; run `semifreddo train-core {spec.path or spec.name}` first")
+    return path
+
+
+def load_core(path: Path, spec: Spec) -> FrozenCore:
+    """Read a frozen-core artifact and check it belongs to ``spec`` and is intact."""
+    path = require_core(path, spec)
     try:
         with np.load(path, allow_pickle=False) as archive:
             data = {name: archive[name] for name in archive.files}

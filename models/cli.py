@@ -23,6 +23,7 @@ EPILOG = """\
 typical session:
   semifreddo train-core digits                      pre-train the frozen core
   semifreddo train-task digits --task all           train every target task's weight set
+  semifreddo train-task digits --task mine --data my.npz   a task of your own, from your data
   semifreddo weights show build/digits/weightsets/parity.npz
 
 SPEC is a shipped spec name (digits, pixels) or a path to a YAML file; the schema is in
@@ -83,6 +84,10 @@ def cmd_train_task(args) -> int:
     from .spec import load_spec
 
     spec = load_spec(args.spec)
+    if args.data is not None:
+        return train_task_from_data(spec, args)
+    if args.replace:
+        raise SemifreddoError("--replace is for --data: retraining one of the spec's tasks from your own data")
     tasks = [t.task for t in spec.targets] if args.task == ["all"] else args.task
     for task in tasks:
         spec.target(task)   # validate every name before training anything
@@ -94,6 +99,38 @@ def cmd_train_task(args) -> int:
         key, value = quality(result.metrics)
         print(f"task {task}: {key} {value:.4f} on {result.metrics['n_test']} held-out samples "
               f"-> {result.weightset}")
+    return 0
+
+
+def train_task_from_data(spec, args) -> int:
+    """``train-task SPEC --task NAME --data PATH``: a task from the user's own data. Everything is
+    checked, the data included, before training starts; the weight set is written at the end."""
+    from .artifacts import BuildPaths, require_core
+    from .spec import NAME_RULE, is_valid_name
+
+    if len(args.task) != 1 or args.task == ["all"]:
+        raise SemifreddoError("--data trains one task: give exactly one --task NAME")
+    task = args.task[0]
+    if not is_valid_name(task):
+        raise SemifreddoError(f"task name {task!r}: {NAME_RULE}")
+    if task == spec.source:
+        raise SemifreddoError(f"{task!r} is the source task of spec {spec.name}: its weight set comes with the "
+                              "frozen core (`semifreddo train-core`); choose another task name")
+    if task in spec.task_names and not args.replace:
+        raise SemifreddoError(f"{task!r} is one of spec {spec.name}'s tasks; pass --replace to retrain it from "
+                              "your data, or choose another task name")
+    require_core(BuildPaths.for_spec(spec, args.build).core, spec)      # no core: say so before reading data
+    quiet_tensorflow()
+    from .userdata import describe_source, load_user_task
+
+    data = load_user_task(spec, task, args.data, batch_size=spec.train_task.batch_size)
+    print(describe_source(data))
+    from .training import quality, train_task
+
+    result = train_task(spec, task, args.build, epochs=args.epochs, subset=args.subset, progress=args.progress,
+                        data=data)
+    key, value = quality(result.metrics)
+    print(f"task {task}: {key} {value:.4f} on {result.metrics['n_test']} held-out samples -> {result.weightset}")
     return 0
 
 
@@ -167,10 +204,19 @@ def register(sub) -> None:
                        description="Train only the configurable parameters (trainable cores, alpha "
                                    "blends, head) of a target task on the frozen core, and write the "
                                    "weight set BUILD/<spec>/weightsets/<task>.npz. The frozen core is "
-                                   "checked to be bit-identical afterwards.")
+                                   "checked to be bit-identical afterwards. With --data PATH the task is "
+                                   "yours: its images and labels (or target images) come from PATH, a "
+                                   "quarter is held out to measure its quality unless PATH gives x_test "
+                                   "and y_test, and bad data is refused before anything is trained.")
     add_spec_argument(p)
     p.add_argument("--task", required=True, action="append", metavar="NAME",
-                   help="target task to train (repeat for several, or 'all' for every target in the spec)")
+                   help="target task to train (repeat for several, or 'all' for every target in the spec); "
+                        "with --data, the name of your new task")
+    p.add_argument("--data", metavar="PATH",
+                   help="train the task from your own data: an .npz with x, y (optionally x_test, y_test) or a "
+                        "folder with one sub-folder of images per class")
+    p.add_argument("--replace", action="store_true",
+                   help="with --data: retrain one of the spec's own target tasks from your data")
     add_build_argument(p)
     p.add_argument("--epochs", type=int, metavar="N", help="override the spec's training.task.epochs")
     p.add_argument("--subset", type=int, metavar="N",

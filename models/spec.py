@@ -34,6 +34,16 @@ DATASET_TASKS = {
     "photos": {"denoise": ("pixel", 1), "edges": ("pixel", 1), "sharpen": ("pixel", 1), "deblur": ("pixel", 1)},
 }
 SAMPLE_IMAGES = ("china.jpg", "flower.jpg")
+# A spec's own data (``dataset: {name: custom, path: ...}``): its only task is the source task,
+# whose kind is the head's; target tasks come later from `train-task --data`.
+CUSTOM_DATASET = "custom"
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+NAME_RULE = "must start with a lower-case letter and use only a-z, 0-9, '_' and '-' (40 characters at most)"
+
+
+def is_valid_name(name: str) -> bool:
+    """The rule for spec and task names (also a file name under build/)."""
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,6 +125,8 @@ class Spec:
     train_core: Training
     train_task: Training
     path: str | None = None
+    data_path: str | None = None        # custom dataset: its .npz or image folder, resolved
+
 
     # ---- derived properties ----------------------------------------------------------------
 
@@ -132,6 +144,9 @@ class Spec:
         return (self.source,) + tuple(t.task for t in self.targets)
 
     def task_kind(self, task: str) -> tuple[str, int]:
+        """(head kind, classes) a task of this spec needs; a custom dataset's task is the head's own."""
+        if self.dataset == CUSTOM_DATASET:
+            return self.head_type, self.head_outputs if self.head_type == "classify" else 1
         return DATASET_TASKS[self.dataset][task]
 
     def target(self, task: str) -> Target:
@@ -205,7 +220,8 @@ class Spec:
             f"activations    {self.activations.describe()} (quantized ReLU)",
             f"repeat         last block runs {self.repeat_min}..{self.repeat_max} times (default {self.repeat_default})",
             f"head           {self.head_type}, {self.head_outputs} output(s), output {self.head_output.describe()}",
-            f"tasks          source {self.source}; targets {', '.join(t.task for t in self.targets)}",
+            f"data           {self.dataset}{' ' + self.data_path if self.data_path else ''}",
+            f"tasks          source {self.source}; targets {', '.join(t.task for t in self.targets) or 'none'}",
             f"parameters     {counts['frozen']} frozen + {counts['configurable']} configurable "
             f"= {counts['total']} (frozen fraction {self.frozen_fraction:.1%})",
         ])
@@ -343,6 +359,21 @@ def _frozen_weights(r: _Reader) -> FrozenWeights:
     return FrozenWeights("po2", terms=terms, min_exponent=min_exponent)
 
 
+def _custom_data_path(ds: _Reader, source: str | None) -> str:
+    """``dataset.path`` of a custom dataset: an .npz or a folder of class folders, relative to the
+    spec file's folder; returned resolved."""
+    given = ds.str("path")
+    base = Path(source).resolve().parent if source else Path.cwd()
+    path = base / given
+    if path.is_dir():
+        return str(path)
+    if path.suffix != ".npz":
+        ds.fail(f"{given!r} is neither an .npz file nor a folder of class folders", "path")
+    if not path.is_file():
+        ds.fail(f"{path} not found (the path is relative to the spec file's folder)", "path")
+    return str(path)
+
+
 def _training(r: _Reader, key: str) -> Training:
     sub = r.sub(key)
     t = Training(epochs=sub.int("epochs", 1, 10000), batch_size=sub.int("batch_size", 1, 65536),
@@ -360,14 +391,14 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
     if version != SPEC_VERSION:
         r.fail(f"spec version {version} is not supported (this toolkit reads version {SPEC_VERSION})", "version")
     name = r.str("name")
-    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", name):
-        r.fail("must start with a lower-case letter and use only a-z, 0-9, '_' and '-' (40 characters at most)",
-               "name")
+    if not is_valid_name(name):
+        r.fail(NAME_RULE, "name")
     description = r.str("description", default="")
     seed = r.int("seed", 0, 2**31 - 1)
 
     ds = r.sub("dataset")
-    dataset = ds.str("name", tuple(DATASET_TASKS))
+    dataset = ds.str("name", (*DATASET_TASKS, CUSTOM_DATASET))
+    data_path = None
     patch = stride = None
     train_image = test_image = None
     noise = 0.0
@@ -379,6 +410,8 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
         noise = ds.float("noise", 0.0, 1.0, default=0.1)
         if train_image == test_image:
             ds.fail("must differ from train_image: evaluation uses the other photograph", "test_image")
+    if dataset == CUSTOM_DATASET:
+        data_path = _custom_data_path(ds, source)
     ds.done()
 
     inp = r.sub("input")
@@ -428,13 +461,19 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
     head_output = _fixed(hd, "output", True, (2, 32))
     hd.done()
 
+    custom = dataset == CUSTOM_DATASET
     src = r.sub("source")
-    source_task = src.str("task", tuple(DATASET_TASKS[dataset]))
+    source_task = src.str("task", None if custom else tuple(DATASET_TASKS[dataset]))
+    if custom and not is_valid_name(source_task):
+        src.fail(NAME_RULE, "task")
     src.done()
 
-    targets_raw = r.get("targets")
-    if not isinstance(targets_raw, list) or not targets_raw:
+    targets_raw = r.get("targets", [] if custom else ...)
+    if not isinstance(targets_raw, list) or not (targets_raw or custom):
         r.fail(f"expected a non-empty list of target tasks, got {_show(targets_raw)}", "targets")
+    if custom and targets_raw:
+        r.fail("a custom dataset provides only the source task; train target tasks from your data with "
+               "`semifreddo train-task SPEC --task NAME --data PATH`", "targets")
     targets = []
     for i, item in enumerate(targets_raw):
         t = _Reader(item, f"targets[{i}]", source)
@@ -461,7 +500,7 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
         repeat_min=repeat_min, repeat_max=repeat_max, repeat_default=repeat_default,
         head_type=head_type, head_outputs=head_outputs, head_weights=head_weights, head_bias=head_bias,
         head_output=head_output, source=source_task, targets=tuple(targets),
-        train_core=train_core, train_task=train_task, path=source,
+        train_core=train_core, train_task=train_task, path=source, data_path=data_path,
     )
     _check_cross_fields(spec)
     return spec

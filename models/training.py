@@ -30,14 +30,15 @@ from tensorflow import keras
 from tqdm.auto import tqdm
 
 from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.fileio import atomic_write_bytes
 from semifreddo.deploy.weightset import WeightSet, read_weight_set, write_weight_set
 
 from .artifacts import BuildPaths, FrozenCore, load_core, save_core
 from .builder import build_model, set_shuffle
-from .datasets import TaskData, load_task, psnr
+from .datasets import SAMPLES, TaskData, load_task, psnr
 from .layout import apply_codes, configurable_tensors, extract_codes, frozen_layer_names, frozen_tensors, register_map
 from .network import describe
-from .spec import Spec
+from .spec import Spec, Target
 
 MODES = ("semifreddo", "full", "head")
 EAGER_STEPS = 12
@@ -120,8 +121,33 @@ def fit(model: keras.Model, data: TaskData, epochs: int, batch_size: int, learni
     # test, a quick sweep point) is faster eagerly. Either way the run is deterministic.
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=_sliced_loss(data.kind, data.classes),
                   metrics=metrics, run_eagerly=steps <= EAGER_STEPS)
-    model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
-              callbacks=[EpochProgress(epochs, description, progress)])
+    callbacks = [EpochProgress(epochs, description, progress)]
+    if isinstance(data.x_train, np.ndarray):
+        model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
+                  callbacks=callbacks)
+    else:       # user data held as input codes: batches are converted as they are needed
+        batches = CodeBatches(data.x_train, data.y_train, batch_size, seed=int(np.random.randint(2**31 - 1)))
+        model.fit(batches, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
+
+
+class CodeBatches(keras.utils.Sequence):
+    """Training batches drawn from images held once as input codes (``userdata.GridImages``), in an
+    order reshuffled every epoch by a seeded generator; only one batch is ever float32."""
+
+    def __init__(self, x, y: np.ndarray, batch_size: int, seed: int):
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.x) / self.batch_size))
+
+    def __getitem__(self, i: int):
+        rows = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+        return self.x[rows], self.y[rows]
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.x))
 
 
 def _progress_enabled(progress: bool | None) -> bool:
@@ -143,7 +169,7 @@ def train_core(spec: Spec, build: str | Path | None = None, *, epochs: int | Non
     metrics = evaluate(model, data)
     metrics["epochs"] = int(epochs or cfg.epochs)
     core = save_core(paths.core, spec, extract_codes(model, frozen_tensors(spec)), metrics)
-    weightset = _write_weightset(spec, paths, model, core, spec.source, data, metrics, mode="source")
+    weightset = _write_weightset(spec, paths, model, core, spec.source, data, metrics, role="source")
     return TrainResult(spec.source, "semifreddo", metrics, model, weightset, core)
 
 
@@ -174,18 +200,23 @@ def prepare_task_model(spec: Spec, core: FrozenCore, source_weights: WeightSet |
 
 def train_task(spec: Spec, task: str, build: str | Path | None = None, *, mode: str = "semifreddo",
                epochs: int | None = None, subset: int | None = None, progress: bool | None = None,
-               write: bool = True) -> TrainResult:
-    """Train a target task's configurable parameters on the frozen core and write its weight set."""
+               write: bool = True, data: TaskData | None = None) -> TrainResult:
+    """Train a target task's configurable parameters on the frozen core and write its weight set.
+
+    ``data``: the task's own data (:mod:`semifreddo.models.userdata`); then ``task`` may be a task
+    the spec does not name, the weight set's role is ``user`` and it records where the data came
+    from, and the held-out samples are written to ``BUILD/<spec>/samples/<task>.npz``."""
     if mode not in MODES:
         raise SemifreddoError(f"unknown training mode {mode!r} (choose from {', '.join(MODES)})")
-    target = spec.target(task)
+    target = spec.target(task) if data is None or task in spec.task_names else Target(task)
     paths = BuildPaths.for_spec(spec, build)
     core = load_core(paths.core, spec)
     source_path = paths.weightset(spec.source)
     source_weights = read_weight_set(source_path, expect_core_id=core.core_id) if source_path.exists() else None
 
+    user = data is not None
     seed_everything(spec, task)
-    data = load_task(spec, task).subset(subset, spec.seed)
+    data = (data if user else load_task(spec, task)).subset(subset, spec.seed)
     model = prepare_task_model(spec, core, source_weights, mode, target.shuffle)
     cfg = spec.train_task
     fit(model, data, epochs or cfg.epochs, cfg.batch_size, cfg.learning_rate,
@@ -200,19 +231,25 @@ def train_task(spec: Spec, task: str, build: str | Path | None = None, *, mode: 
             if not np.array_equal(after[name], codes):
                 raise AssertionError(f"task training changed frozen tensor {name}; refusing to write a weight set")
         if write:
-            result.weightset = _write_weightset(spec, paths, model, core, task, data, metrics, mode="target",
-                                                shuffle=target.shuffle)
+            result.weightset = _write_weightset(spec, paths, model, core, task, data, metrics,
+                                                role="user" if user else "target", shuffle=target.shuffle)
+            if user:
+                atomic_write_bytes(paths.sample(task), data.held_out_samples(SAMPLES))
+            elif paths.sample(task).exists():          # samples of an earlier training from user data
+                paths.sample(task).unlink()
     return result
 
 
 def _write_weightset(spec: Spec, paths: BuildPaths, model: keras.Model, core: FrozenCore, task: str,
-                     data: TaskData, metrics: dict, mode: str, shuffle=()) -> Path:
+                     data: TaskData, metrics: dict, role: str, shuffle=()) -> Path:
     tensors = configurable_tensors(spec)
     codes = extract_codes(model, tensors)
-    return write_weight_set(
-        paths.weightset(task), register_map(spec), codes, core_id=core.core_id, task=task, spec=spec.name,
-        metrics=metrics, extra={"kind": data.kind, "classes": data.classes, "role": mode,
-                                "shuffle": list(shuffle), "frozen_fraction": round(spec.frozen_fraction, 4)})
+    extra = {"kind": data.kind, "classes": data.classes, "role": role, "shuffle": list(shuffle),
+             "frozen_fraction": round(spec.frozen_fraction, 4)}
+    if data.source is not None:
+        extra["data"] = data.source
+    return write_weight_set(paths.weightset(task), register_map(spec), codes, core_id=core.core_id, task=task,
+                            spec=spec.name, metrics=metrics, extra=extra)
 
 
 def load_reference_model(spec: Spec, build: str | Path | None, weightset: WeightSet | None = None,

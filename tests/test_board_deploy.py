@@ -162,3 +162,51 @@ def test_target_and_remote_path_checks():
         parse_target("", None, 22)
     assert parse_sha256sum("ab12  ./weightsets/a.npz\ncd34  ./regmap.json\n") == \
         {"weightsets/a.npz": "ab12", "regmap.json": "cd34"}
+
+
+def test_make_deploy_weights_installs_one_new_task_on_the_board(sshd, bundle, tmp_path):
+    """A task added to the bundle after it was installed: only its weight set and the new manifest go
+    over, both verified on the board, and the installation equals the bundle again."""
+    from test_board_helpers import register_map, write_weightsets
+
+    board = tmp_path / "board"
+    overlay, notebooks = board / "overlays" / "semifreddo_digits", board / "jupyter_notebooks" / "semifreddo_digits"
+    target = ["BOARD_HOST=127.0.0.1", f"BOARD_USER={sshd['user']}", f"BOARD_PORT={sshd['port']}",
+              f"BUNDLE={bundle}", f"OVERLAY_DIR={overlay}", f"SSH_OPTS={sshd['ssh_args']}"]
+    make = ["make", "--no-print-directory", "-o", SETUP_STAMP]
+    proc = subprocess.run(make + ["deploy", f"NOTEBOOK_DIR={notebooks}"] + target, cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    (weights,) = write_weightsets(tmp_path, register_map(), tasks=("mine",))
+    proc = subprocess.run(make + ["add-task", f"BUNDLE={bundle}", f"WEIGHTS={weights}"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    untouched = {name: (overlay / name).stat().st_mtime_ns for name in json.loads(
+        (overlay / "manifest.json").read_text())["files"]}
+    proc = subprocess.run(make + ["deploy-weights", f"WEIGHTS={weights}"] + target, cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr + sshd["log"].read_text()
+    assert "task mine installed" in proc.stdout and "weightsets/mine.npz, manifest.json" in proc.stdout
+    assert_installed(bundle, overlay, notebooks)
+    assert json.loads((overlay / "manifest.json").read_text())["tasks"]["mine"] == "weightsets/mine.npz"
+    assert all((overlay / name).stat().st_mtime_ns == t for name, t in untouched.items())    # nothing else copied
+    assert not list(overlay.rglob("*.incoming"))
+
+    # An overlay on the board that is not this bundle (a file changed there) is refused; nothing changes.
+    write_weightsets(tmp_path, register_map(), tasks=("other",))
+    assert run_cli("bundle", "add", bundle, tmp_path / "other.npz").returncode == 0
+    (overlay / "regmap.json").write_text("{}")
+    before = {p: p.read_bytes() for p in overlay.rglob("*") if p.is_file()}
+    proc = run_cli("deploy", bundle, "--weights", "other", "--host", f"{sshd['user']}@127.0.0.1", "--port",
+                   sshd["port"], "--overlay-dir", overlay, f"--ssh-args={sshd['ssh_args']}")
+    assert proc.returncode == 2
+    assert "checksum differs for regmap.json; nothing was changed on the board" in one_error_line(proc)
+    assert {p: p.read_bytes() for p in overlay.rglob("*") if p.is_file()} == before
+    # A weight set that is not in the bundle, and a board with no overlay yet, are one line each.
+    proc = run_cli("deploy", bundle, "--weights", "nothing", "--host", "127.0.0.1", "--port", sshd["port"],
+                   f"--ssh-args={sshd['ssh_args']}")
+    assert proc.returncode == 2 and "nothing is not a task of" in one_error_line(proc)
+    proc = run_cli("deploy", bundle, "--weights", "other", "--host", f"{sshd['user']}@127.0.0.1", "--port",
+                   sshd["port"], "--overlay-dir", board / "empty", f"--ssh-args={sshd['ssh_args']}")
+    assert proc.returncode == 2 and "no overlay installed in" in one_error_line(proc)
