@@ -74,7 +74,10 @@ def _info(network: Network, core_id: str) -> dict:
         if layer.kind == "blend" and layer.shuffle:
             entry["shuffle_register"] = shuffle_register(layer.block)
         layers[layer.name] = entry
-    return {"spec": spec.name, "core_id": core_id, "regmap": rmap.to_json(), "io": rmap.io, "layers": layers}
+    group = ({"inputs": list(network.group_inputs), "outputs": list(network.group_outputs)} if network.reuse
+             else None)
+    return {"spec": spec.name, "core_id": core_id, "regmap": rmap.to_json(), "io": rmap.io, "layers": layers,
+            "repeat_group": group}
 
 
 def convert(spec: Spec, build=None, *, part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CLOCK_NS,

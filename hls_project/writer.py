@@ -30,6 +30,7 @@ from semifreddo.deploy.fileio import atomic_write_text
 from semifreddo.deploy.regmap import register_map_from_json
 
 from .project import CFLAGS, HLS_FORMAT, TOP, shuffle_register
+from .repeat_stage import LayerCall, group_members, repeat_stage
 
 # The top function's scalar AXI-Lite arguments, as the contract lists them: inputs by value,
 # outputs by reference (Vitis HLS makes each an s_axilite register at the offset its pragma gives).
@@ -146,32 +147,28 @@ class RegisterBankWriter:
 
     # ---- the top function ------------------------------------------------------------------
 
-    def _frame_loops(self, model, registers, declare) -> tuple[list[str], list[str]]:
+    def _layer_calls(self, model, registers, declare) -> list[LayerCall]:
         """One small function per hls4ml layer call that runs it for each frame of a start.
 
         Inside the dataflow region every layer is then a process with its own frame loop, so all
         layers work concurrently and consecutive frames overlap (one pixel per clock per layer),
         while the active registers stay fixed for the whole start.
         """
-        wrappers, calls = [], []
+        calls = []
         for layer in model.get_layers():
             func = layer.get_attr("function_cpp", None)
             if not func:
                 continue
             lines = list(func) if isinstance(func, (list, tuple)) else [func]
             text = " ".join(lines)
-            variables = [layer.get_input_variable(name) for name in layer.inputs]
-            variables += [layer.variables[name] for name in layer.outputs]
-            seen, params, args = set(), [], []
-            for var in variables:
-                if var.name not in seen:
-                    seen.add(var.name)
-                    params.append(f"hls::stream<{var.type.name}> &{var.name}")
-                    args.append(var.name)
-            for r in registers:
-                if re.search(rf"\b{r['name']}\b", text):
-                    params.append(declare(r))
-                    args.append(r["name"])
+            inputs = [layer.get_input_variable(name) for name in layer.inputs]
+            outputs = [layer.variables[name] for name in layer.outputs]
+            variables = list({var.name: var for var in inputs + outputs}.values())
+            params = [f"hls::stream<{var.type.name}> &{var.name}" for var in variables]
+            args = [var.name for var in variables]
+            used = [r for r in registers if re.search(rf"\b{r['name']}\b", text)]
+            params += [declare(r) for r in used]
+            args += [r["name"] for r in used]
             if re.search(r"\brepeat\b", text):
                 params.append("ap_uint<32> repeat")
                 args.append("repeat")
@@ -180,11 +177,12 @@ class RegisterBankWriter:
                 body += "#ifndef __SYNTHESIS__\n" + "".join(
                     f'        nnet::save_layer_output<{var.type.name}>({var.name}, "{layer.name}", {var.size_cpp()});\n'
                     for var in layer.get_variables()) + "#endif\n"
-            wrappers.append(f"static void layer_{layer.name}({', '.join(params)}, unsigned n_frames) {{\n"
-                            f"Frames_{layer.name}:\n"
-                            f"    for (unsigned f = 0; f < n_frames; f++) {{\n{body}    }}\n}}\n\n")
-            calls.append(f"    layer_{layer.name}({', '.join(args)}, n_frames);\n")
-        return wrappers, calls
+            wrapper = (f"static void layer_{layer.name}({', '.join(params)}, unsigned n_frames) {{\n"
+                       f"Frames_{layer.name}:\n"
+                       f"    for (unsigned f = 0; f < n_frames; f++) {{\n{body}    }}\n}}\n\n")
+            calls.append(LayerCall(layer.name, wrapper, args, [v.name for v in inputs], [v.name for v in outputs],
+                                   [r["name"] for r in used], variables))
+        return calls
 
     def write_top(self, model):
         info = self._info(model)
@@ -203,17 +201,37 @@ class RegisterBankWriter:
         params = ", ".join(declare(r) for r in registers)
         args = ", ".join(r["name"] for r in registers)
 
+        layer_calls = self._layer_calls(model, registers, declare)
+        group_code, inner = "", set()
+        group = info.get("repeat_group")
+        if group:
+            # The reused repeat group: its layers run inside the repeat stage, not in the top region.
+            entries = [model.graph[name].get_output_variable() for name in group["inputs"]]
+            exits = [model.graph[name].get_output_variable() for name in group["outputs"]]
+            members = group_members(layer_calls, [v.name for v in entries], [v.name for v in exits])
+            by_name = {r["name"]: r for r in registers}
+            group_code, group_call = repeat_stage(
+                layer_calls, members, entries, exits, lambda name: declare(by_name[name]),
+                lambda var: self._make_array_pragma(var) if var.pragma else "", tuple(rmap.repeat_range))
+            inner = {v.name for c in layer_calls if c.name in members for v in c.variables} - {
+                v.name for v in entries + exits}
         streams = []
         for layer in model.get_layers():
             for var in layer.get_variables():
-                if var.name in (model_in.name, model_out.name):    # declared explicitly below
+                if var.name in (model_in.name, model_out.name) or var.name in inner:   # declared elsewhere
                     continue
                 definition = var.definition_cpp()
                 if definition is not None:
                     streams.append(f"    {definition};\n")
                     if var.pragma:
                         streams.append(f"    {self._make_array_pragma(var)}\n")
-        wrappers, calls = self._frame_loops(model, registers, declare)
+        wrappers = [c.wrapper for c in layer_calls]
+        calls = []
+        for c in layer_calls:
+            if not (group and c.name in members):
+                calls.append(f"    {c.call('n_frames')}\n")
+            elif c.name == [m.name for m in layer_calls if m.name in members][-1]:
+                calls.append(group_call)   # where its last layer was: everything feeding it comes before
         partitions = "".join(f"    #pragma HLS ARRAY_PARTITION variable={r['name']} complete\n"
                              for r in registers if r["size"])
         statics = "".join(f"static {r['ctype']} {r['name']}" + (f"[{r['size']}]" if r["size"] else "") + ";\n"
@@ -297,7 +315,7 @@ WriteElements:
 }}
 
 // ---- hls4ml's layers, each running every frame of a start --------------------------------
-{''.join(wrappers)}// ---- the network as one dataflow region: frames overlap, registers stay fixed ---------------
+{''.join(wrappers)}{group_code}// ---- the network as one dataflow region: frames overlap, registers stay fixed ---------------
 static void run_frames(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_stream, unsigned n_frames,
                        ap_uint<32> repeat, {params}) {{
     #pragma HLS DATAFLOW
@@ -325,8 +343,11 @@ static void run_frames(hls::stream<axis_word_t> &in_stream, hls::stream<axis_wor
     active_seq = active_seq_reg;
     core_id = SEMIFREDDO_CORE_ID32;
     regmap_id = SEMIFREDDO_REGMAP_ID32;
+    // The repeated blocks run between min and max times whatever the register holds.
+    const ap_uint<32> runs = repeat < {rmap.repeat_range[0]} ? ap_uint<32>({rmap.repeat_range[0]})
+                             : repeat > {rmap.repeat_range[1]} ? ap_uint<32>({rmap.repeat_range[1]}) : repeat;
     if (n_frames > 0) {{
-        run_frames(in_stream, out_stream, n_frames, repeat, {args});
+        run_frames(in_stream, out_stream, n_frames, runs, {args});
     }}
 }}
 """

@@ -91,15 +91,23 @@ def cmd_train_task(args) -> int:
     tasks = [t.task for t in spec.targets] if args.task == ["all"] else args.task
     for task in tasks:
         spec.target(task)   # validate every name before training anything
+    check_repeat(spec, args.repeat)
     quiet_tensorflow()
     from .training import quality, train_task
 
     for task in tasks:
-        result = train_task(spec, task, args.build, epochs=args.epochs, subset=args.subset, progress=args.progress)
+        result = train_task(spec, task, args.build, epochs=args.epochs, subset=args.subset, progress=args.progress,
+                            repeat=args.repeat)
         key, value = quality(result.metrics)
         print(f"task {task}: {key} {value:.4f} on {result.metrics['n_test']} held-out samples "
               f"-> {result.weightset}")
     return 0
+
+
+def check_repeat(spec, repeat: int | None) -> None:
+    if repeat is not None and not spec.repeat_min <= repeat <= spec.repeat_max:
+        raise SemifreddoError(f"--repeat {repeat} is outside spec {spec.name}'s range "
+                              f"{spec.repeat_min}..{spec.repeat_max}")
 
 
 def train_task_from_data(spec, args) -> int:
@@ -119,6 +127,7 @@ def train_task_from_data(spec, args) -> int:
     if task in spec.task_names and not args.replace:
         raise SemifreddoError(f"{task!r} is one of spec {spec.name}'s tasks; pass --replace to retrain it from "
                               "your data, or choose another task name")
+    check_repeat(spec, args.repeat)
     require_core(BuildPaths.for_spec(spec, args.build).core, spec)      # no core: say so before reading data
     quiet_tensorflow()
     from .userdata import describe_source, load_user_task
@@ -128,7 +137,7 @@ def train_task_from_data(spec, args) -> int:
     from .training import quality, train_task
 
     result = train_task(spec, task, args.build, epochs=args.epochs, subset=args.subset, progress=args.progress,
-                        data=data)
+                        data=data, repeat=args.repeat)
     key, value = quality(result.metrics)
     print(f"task {task}: {key} {value:.4f} on {result.metrics['n_test']} held-out samples -> {result.weightset}")
     return 0
@@ -221,6 +230,9 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, metavar="N", help="override the spec's training.task.epochs")
     p.add_argument("--subset", type=int, metavar="N",
                    help="use at most N training and N test samples (for quick smoke runs)")
+    p.add_argument("--repeat", type=int, metavar="N",
+                   help="train with the repeated blocks running N times (default: the spec's repeat.default); "
+                        "their weights are shared across runs, as in the hardware")
     add_progress_argument(p)
     p.set_defaults(func=cmd_train_task)
 

@@ -13,15 +13,19 @@ The network, for blocks b = 1..n (``f`` the frozen core, ``t^A``, ``t^B`` the tr
     frozen core      f_b = relu_q(conv_frozen_b(f_{b-1}))                      f_0 = input
     trainable cores  x_b^c = blend_b^c(f_{b-1}, t_{b-1}^c [or t_{b-1}^other])  (b > 1; x_1^c = input)
                      t_b^c = relu_q(conv_b^c(x_b^c))                             c in {A, B}
-    repeat           block n runs `repeat` times (repeat_min..repeat_max, a run-time register)
+    repeat           the last k blocks run `repeat` times as a group (repeat_min..repeat_max, a
+                     run-time register; k = repeat.blocks)
     head             classify: dense(relu_q(avgpool(concat(f_n, t_n^A, t_n^B))))
                      pixel:    conv1x1(concat(f_n, t_n^A, t_n^B))
                      then quantized to the head's output format
 
 Layer names are stable (``b2_A_conv``, ``b3r2_gate_frozen``, ``head_dense``): they name the Keras
 layers, the hls4ml layers and the estimate's rows, but no code reads meaning out of them. The
-j-th run of the repeated block is laid out as copies named ``b<n>r<j>_...`` whose ``copy_of`` is
-the original layer, followed by one repeat gate per feature stream.
+j-th run of the repeated group is laid out as copies named ``b<b>r<j>_...`` whose ``copy_of`` is
+the original layer, followed by one repeat gate per feature stream. That is the function the
+QKeras model computes (shared weights across runs). The hardware either builds it that way
+(``repeat.hardware: unrolled``: one pipeline stage per run) or builds the group once and loops
+frames through it (``reuse``): :func:`hardware_layout` says which.
 
 Parameter tensors (:class:`Param`) are named ``b2.A.kernel``, ``b1.frozen.bias``, ``head.kernel``;
 those are the register fields and the frozen-core artifact's array names. ``configurable`` lists
@@ -31,6 +35,7 @@ core-shuffle switch; last the head's kernel and bias).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -41,6 +46,7 @@ from .fixedpoint import FLOAT32_EXACT_BITS, Fixed, fixed_for_range, significant_
 from .spec import Spec
 
 CORES = ("A", "B")
+BRAM18_BITS = 18 * 1024
 SWITCH = Fixed(1, 1, False)        # the core-shuffle switch: 0 or 1
 
 # Layer kinds. Every layer has exactly one of them; the stages dispatch on it.
@@ -115,8 +121,21 @@ class Network:
     layers: tuple[Layer, ...]
     frozen: tuple[Param, ...]          # frozen-core tensors, block by block
     configurable: tuple[Param, ...]    # register fields, in register order
-    repeat_blocks: tuple[int, ...]     # the blocks a repetition runs again
-    runs: int                          # runs of the repeated blocks laid out (1 .. repeat_max)
+    repeat_blocks: tuple[int, ...]     # the blocks a repetition runs again, as a group
+    runs: int                          # runs of the repeated group laid out (1 .. repeat_max)
+    group_inputs: tuple[str, ...]      # the streams entering the repeated group (frozen, A, B)
+    group_outputs: tuple[str, ...]     # and leaving it after its first run, in the same order
+    reuse: bool = False                # hardware: the group exists once and frames loop through it
+
+    def in_group(self, layer: Layer) -> bool:
+        """Whether the layer is part of (a run of) the repeated group."""
+        return layer.block in self.repeat_blocks and layer.kind != "gate"
+
+    @property
+    def frame_buffer_bits(self) -> int:
+        """On-chip memory the reused group needs: two frames of every stream it passes around."""
+        h, w, _ = self.spec.input_shape
+        return 2 * h * w * sum(self.layer(name).c_out * self.layer(name).result.bits for name in self.group_outputs)
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Layer]:
@@ -331,16 +350,51 @@ def describe(spec: Spec, runs: int | None = None) -> Network:
     x = b.add(name="input_q", kind="quantize", inputs=("image",), tag="input", c_in=spec.input_shape[2],
               c_out=spec.input_shape[2], in_fmt=spec.input_format, result=spec.input_format, rounds=True)
     streams = {"frozen": x, "A": x, "B": x} if spec.frozen_width else {"A": x, "B": x}
+    group = spec.repeated_blocks
+    entering = {}
     for block in range(1, spec.blocks + 1):
+        if block == group[0]:
+            entering = streams
         streams = b.block(block, streams)
-    last = spec.blocks
+    leaving = streams
     for run in range(2, runs + 1):
-        streams = b.gates(last, run, streams, b.block(last, streams, run))
+        new = streams
+        for block in group:
+            new = b.block(block, new, run)
+        streams = b.gates(group[-1], run, streams, new)
     b.head(streams)
-    return Network(spec, tuple(b.layers), tuple(b.frozen), tuple(b.configurable), (last,), runs)
+    return Network(spec, tuple(b.layers), tuple(b.frozen), tuple(b.configurable), group, runs,
+                   tuple(entering.values()), tuple(leaving.values()))
 
 
+@functools.lru_cache(maxsize=64)
 def hardware_layout(spec: Spec) -> Network:
-    """The network as the hardware lays it out: every run of the repeated block is its own
-    pipeline stage (bypassed by a gate when the repeat count is smaller)."""
+    """The network as the hardware lays it out. ``repeat.hardware: reuse`` (with more than one run):
+    the repeated group once, frames looping through it ``repeat`` times (``reuse`` is set; the
+    writer wraps the group in the loop). ``unrolled``: every run its own pipeline stage, bypassed
+    by a gate when the repeat count is smaller."""
+    if spec.repeat_hardware == "reuse" and spec.repeat_max > 1:
+        return dataclasses.replace(describe(spec, 1), reuse=True)
     return describe(spec)
+
+
+def check_on_chip_memory(network: Network) -> None:
+    """The reused group's frame buffer must fit the board's block RAM."""
+    from semifreddo.deploy.boards import BOARDS
+
+    spec = network.spec
+    board = BOARDS[spec.board]
+    capacity = board.capacity["bram18"] * BRAM18_BITS
+    if network.frame_buffer_bits > capacity:
+        raise SpecError("repeat.hardware", f"reusing blocks {list(spec.repeated_blocks)} needs a frame buffer of "
+                        f"{network.frame_buffer_bits / 1024:,.0f} kbit, more than the {capacity / 1024:,.0f} kbit of "
+                        f"block RAM on {board.name}; use `repeat.hardware: unrolled` (or a smaller frame)",
+                        spec.path)
+
+
+def validate(spec: Spec) -> None:
+    """Checks of a spec that need its network (spec validation calls this last)."""
+    describe(spec).check_exact()
+    network = hardware_layout(spec)
+    if network.reuse:
+        check_on_chip_memory(network)

@@ -19,11 +19,14 @@ from typing import Any
 
 import yaml
 
+from semifreddo.deploy.boards import BOARDS, DEFAULT_BOARD
 from semifreddo.deploy.errors import SpecError
 
 from .fixedpoint import Fixed
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
+REPEAT_HARDWARE = ("reuse", "unrolled")
+FPGA_BOARDS = tuple(name for name, board in BOARDS.items() if not board.emulated)
 SPEC_VERSION = 1
 
 # Task registry: which tasks each dataset provides, and what kind of head they need. The task
@@ -115,6 +118,9 @@ class Spec:
     repeat_min: int
     repeat_max: int
     repeat_default: int
+    repeat_blocks: int            # the last repeat_blocks blocks run again as a group
+    repeat_hardware: str          # "reuse" (one copy, frames loop through it) or "unrolled" (one copy per run)
+    board: str                    # the board the IP is built for (fit checks, on-chip memory)
     head_type: str
     head_outputs: int
     head_weights: Fixed
@@ -172,6 +178,15 @@ class Spec:
         return describe(self).parameter_counts()
 
     @property
+    def repeated_blocks(self) -> tuple[int, ...]:
+        """The blocks that run again as a group, in order (the last ``repeat_blocks``)."""
+        return tuple(range(self.blocks - self.repeat_blocks + 1, self.blocks + 1))
+
+    def _repeat_group(self) -> str:
+        blocks = self.repeated_blocks
+        return f"block {blocks[0]} runs" if len(blocks) == 1 else f"blocks {blocks[0]}..{blocks[-1]} run"
+
+    @property
     def frozen_fraction(self) -> float:
         counts = self.parameter_counts()
         return counts["frozen"] / counts["total"]
@@ -218,7 +233,9 @@ class Spec:
             f"bias {self.trainable_bias.describe()}, alpha {self.alpha_bits}-bit, "
             f"core shuffle {'on blocks ' + str(list(self.shuffle_blocks)) if self.shuffle_blocks else 'off'}",
             f"activations    {self.activations.describe()} (quantized ReLU)",
-            f"repeat         last block runs {self.repeat_min}..{self.repeat_max} times (default {self.repeat_default})",
+            f"repeat         {self._repeat_group()} {self.repeat_min}..{self.repeat_max} times (default "
+            f"{self.repeat_default}), hardware: {self.repeat_hardware}",
+            f"board          {self.board}",
             f"head           {self.head_type}, {self.head_outputs} output(s), output {self.head_output.describe()}",
             f"data           {self.dataset}{' ' + self.data_path if self.data_path else ''}",
             f"tasks          source {self.source}; targets {', '.join(t.task for t in self.targets) or 'none'}",
@@ -451,7 +468,13 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
     repeat_min = rp.int("min", 1, 8, default=1)
     repeat_max = rp.int("max", 1, 8, default=repeat_min)
     repeat_default = rp.int("default", 1, 8, default=repeat_min)
+    repeat_blocks = rp.int("blocks", 1, 15, default=1)
+    repeat_hardware = rp.str("hardware", REPEAT_HARDWARE, default="reuse")
     rp.done()
+
+    hw = r.sub("hardware", default={})
+    board = hw.str("board", FPGA_BOARDS, default=DEFAULT_BOARD)
+    hw.done()
 
     hd = r.sub("head")
     head_type = hd.str("type", ("classify", "pixel"))
@@ -497,7 +520,8 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
         frozen_width=frozen_width, frozen_weights=frozen_weights, frozen_bias=frozen_bias,
         trainable_width=trainable_width, trainable_weights=trainable_weights, trainable_bias=trainable_bias,
         alpha_bits=alpha_bits, core_shuffle=core_shuffle, activations=activations,
-        repeat_min=repeat_min, repeat_max=repeat_max, repeat_default=repeat_default,
+        repeat_min=repeat_min, repeat_max=repeat_max, repeat_default=repeat_default, repeat_blocks=repeat_blocks,
+        repeat_hardware=repeat_hardware, board=board,
         head_type=head_type, head_outputs=head_outputs, head_weights=head_weights, head_bias=head_bias,
         head_output=head_output, source=source_task, targets=tuple(targets),
         train_core=train_core, train_task=train_task, path=source, data_path=data_path,
@@ -521,6 +545,9 @@ def _check_cross_fields(s: Spec) -> None:
         fail("repeat", f"needs min <= default <= max, got {s.repeat_min} <= {s.repeat_default} <= {s.repeat_max}")
     if s.repeat_max > 1 and s.blocks < 2:
         fail("repeat.max", "repeating the last block needs at least 2 blocks (its input and output must match)")
+    if s.repeat_blocks >= s.blocks and (s.repeat_max > 1 or s.repeat_blocks > 1):
+        fail("repeat.blocks", f"the repeated group must leave the first block out (its input differs), so at most "
+             f"{s.blocks - 1} of the {s.blocks} blocks can repeat, got {s.repeat_blocks}")
     for i, t in enumerate(s.targets):
         if t.task == s.source:
             fail(f"targets[{i}].task", f"{t.task!r} is the source task; a target task must differ from it")
@@ -544,7 +571,7 @@ def _check_cross_fields(s: Spec) -> None:
     if s.head_type == "pixel" and s.head_outputs != 1:
         fail("head.outputs", "pixel tasks produce one output channel")
 
-    # Exactness: every sum in the network must fit float32's 24 exact bits (models/network.py).
-    from .network import describe
+    # What only the network description can check: exact float32 sums, on-chip memory.
+    from .network import validate
 
-    describe(s).check_exact()
+    validate(s)

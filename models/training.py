@@ -34,7 +34,7 @@ from semifreddo.deploy.fileio import atomic_write_bytes
 from semifreddo.deploy.weightset import WeightSet, read_weight_set, write_weight_set
 
 from .artifacts import BuildPaths, FrozenCore, load_core, save_core
-from .builder import build_model, set_shuffle
+from .builder import build_model, set_repeat, set_shuffle
 from .datasets import SAMPLES, TaskData, load_task, psnr
 from .layout import apply_codes, configurable_tensors, extract_codes, frozen_layer_names, frozen_tensors, register_map
 from .network import describe
@@ -200,8 +200,11 @@ def prepare_task_model(spec: Spec, core: FrozenCore, source_weights: WeightSet |
 
 def train_task(spec: Spec, task: str, build: str | Path | None = None, *, mode: str = "semifreddo",
                epochs: int | None = None, subset: int | None = None, progress: bool | None = None,
-               write: bool = True, data: TaskData | None = None) -> TrainResult:
+               write: bool = True, data: TaskData | None = None, repeat: int | None = None) -> TrainResult:
     """Train a target task's configurable parameters on the frozen core and write its weight set.
+
+    ``repeat``: how many times the repeated blocks run while training and evaluating (default: the
+    spec's ``repeat.default``); the weights are shared across runs, as the hardware shares them.
 
     ``data``: the task's own data (:mod:`semifreddo.models.userdata`); then ``task`` may be a task
     the spec does not name, the weight set's role is ``user`` and it records where the data came
@@ -218,11 +221,14 @@ def train_task(spec: Spec, task: str, build: str | Path | None = None, *, mode: 
     seed_everything(spec, task)
     data = (data if user else load_task(spec, task)).subset(subset, spec.seed)
     model = prepare_task_model(spec, core, source_weights, mode, target.shuffle)
+    repeat = spec.repeat_default if repeat is None else repeat
+    set_repeat(model, spec, repeat)
     cfg = spec.train_task
     fit(model, data, epochs or cfg.epochs, cfg.batch_size, cfg.learning_rate,
         f"{spec.name}: train {task} ({mode})", _progress_enabled(progress))
     metrics = evaluate(model, data)
     metrics["epochs"] = int(epochs or cfg.epochs)
+    metrics["repeat"] = int(repeat)
 
     result = TrainResult(task, mode, metrics, model, core=core)
     if mode == "semifreddo":

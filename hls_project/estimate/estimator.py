@@ -52,16 +52,20 @@ class Layer:
     note: str = ""
     macs: float = 0.0               # multiply-accumulates per clock cycle
     role: str = ""                  # "frozen" or "trainable" for the convs of the blocks
+    busy: int | None = None         # cycles it works per frame (per pass); None: every cycle
+    in_group: bool = False          # part of the reused repeat group: works once per pass
 
 
 @dataclass
 class Design:
     name: str
     layers: list[Layer]
-    cycles_per_frame: int
+    cycles_per_frame: int             # at the repeat count it is compared at (the spec's default)
     latency_cycles: int
     clock_mhz: float
     notes: list[str] = field(default_factory=list)
+    cycles_by_repeat: dict[int, int] = field(default_factory=dict)   # clock cycles per frame at each repeat count
+    repeat: int = 1
 
     @property
     def title(self) -> str:
@@ -76,7 +80,15 @@ class Design:
 
     @property
     def power_mw(self) -> float:
-        return power.power_mw(sum(layer.pj_per_cycle for layer in self.layers), self.clock_mhz)
+        return self.power_at(self.repeat)
+
+    def power_at(self, repeat: int) -> float:
+        """Dynamic power at ``repeat``: each stage's energy for a frame (a reused group's stages once a
+        pass), times frames per second."""
+        cycles = self.cycles_by_repeat.get(repeat, self.cycles_per_frame)
+        per_frame = sum(layer.pj_per_cycle * (layer.busy or cycles) * (repeat if layer.in_group else 1)
+                        for layer in self.layers)
+        return power.power_mw(per_frame / cycles, self.clock_mhz)
 
     @property
     def frames_per_second(self) -> float:
@@ -95,6 +107,7 @@ class Estimate:
     designs: dict[str, Design]
     table: str
     dsp: bool
+    general_by_repeat: dict[int, Design] = field(default_factory=dict)   # the baseline at each repeat's throughput
 
     def ratios(self) -> dict[str, dict[str, float]]:
         """Each baseline's metrics divided by the SemifreddoNet IP's (so 10 means 10x more)."""
@@ -254,20 +267,64 @@ def dataflow_design(network: net.Network, codes: dict | None, costs: UnitCosts, 
         elif layer.kind in ("dense", "conv"):
             row = head_layer(network, layer, costs, dsp)
         if row is not None:
+            row.in_group = network.reuse and network.in_group(layer)
             rows.append(row)
         ready[layer.name] = max((ready[name] for name in layer.inputs), default=0) + (row.latency if row else 0)
     rows.append(bank_layer(n_words, costs))
     name = "semifreddo" if frozen_constant else "configurable"
     period = frame_period(spec)
-    return Design(name, rows, period, period + ready[network.output.name], clock_mhz)
+    by_repeat = {r: period for r in range(spec.repeat_min, spec.repeat_max + 1)}
+    latency = ready[network.output.name]
+    if network.reuse:
+        # One pass of a frame through the group: its padded frame, plus filling its pipeline (passes
+        # do not overlap); between passes the frame buffer's halves are copied (one pixel a cycle).
+        fill = max(ready[name] for name in network.group_outputs) - max(ready[name] for name in network.group_inputs)
+        group_period = frame_period(spec, spec.repeated_blocks)
+        h, w, _ = spec.input_shape
+        by_repeat = {r: max(period, r * (group_period + fill) + (r - 1) * h * w) for r in by_repeat}
+        rows.append(repeat_stage_layer(network, costs, group_period + fill))
+        latency += (spec.repeat_default - 1) * (group_period + fill + h * w)
+        for row in rows:
+            row.busy = group_period if row.in_group else period
+    cycles = by_repeat[spec.repeat_default]
+    return Design(name, rows, cycles, cycles + latency, clock_mhz, cycles_by_repeat=by_repeat,
+                  repeat=spec.repeat_default)
 
 
-def frame_period(spec: Spec) -> int:
+# LUTRAM by rule (UG474): a RAM64X1D, one 64 x 1-bit simple dual-port memory, takes 2 LUTs. Memories
+# of up to LUTRAM_MAX_BITS go to LUTRAM, larger ones to RAMB18s (512 x 36 bits in simple dual port).
+LUTRAM_MAX_BITS = 4096
+
+
+def memory(depth: int, width: int) -> Resources:
+    """A simple dual-port memory of ``depth`` words of ``width`` bits."""
+    if depth * width <= LUTRAM_MAX_BITS:
+        return Resources(lut=2 * math.ceil(depth / 64) * width)
+    return Resources(bram18=math.ceil(width / 36) * math.ceil(depth / 512))
+
+
+def repeat_stage_layer(network: net.Network, costs: UnitCosts, pass_cycles: int) -> Layer:
+    """The reused group's frame buffer (an input and an output half per stream, one frame each), the
+    source and sink multiplexers that pick the entry/exit streams or the buffer, and the loop control."""
+    h, w, _ = network.spec.input_shape
+    widths = [network.layer(name).c_out * network.layer(name).result.bits for name in network.group_outputs]
+    r = Resources()
+    for bits in widths:
+        r = r + 2 * memory(h * w, bits) + 2 * costs.mux2(bits)
+    r = r + 2 * costs.accumulator(16, 1)          # pixel and pass counters
+    energy = sum(2 * bits * power.sram_pj_per_bit(h * w * bits) for bits in widths)   # write + read a pixel
+    return Layer("repeat_stage", r, energy, 0,
+                 f"frame buffer {network.frame_buffer_bits:,} bits for {len(widths)} streams, "
+                 f"{pass_cycles} cycles a pass")
+
+
+def frame_period(spec: Spec, blocks=None) -> int:
     """Clock cycles per frame. hls4ml's io_stream convolutions with 'same' padding read a frame that a
     separate stage has padded to (h + k - 1) x (w + k - 1) pixels, one per clock, so the widest
-    kernel sets the period; the general-purpose baseline is sized for the same frame rate."""
+    kernel (of ``blocks``, default all) sets the period; the general-purpose baseline is sized for
+    the same frame rate."""
     h, w, _ = spec.input_shape
-    pad = max(spec.kernels) - 1
+    pad = max(spec.kernels[b - 1] for b in (blocks or range(1, spec.blocks + 1))) - 1
     return (h + pad) * (w + pad)
 
 
@@ -326,9 +383,10 @@ class _Work:
     k_max: int
 
 
-def network_work(spec: Spec) -> _Work:
-    """What the network computes per input pixel, at the most repeats the IP supports."""
-    network = net.describe(spec)
+def network_work(spec: Spec, repeat: int | None = None) -> _Work:
+    """What the network computes per input pixel at ``repeat`` runs of the repeated group (default:
+    the most the IP supports)."""
+    network = net.describe(spec, repeat)
     h, w, _ = spec.input_shape
     macs = reads = writes = 0.0
     for layer in network.layers:
@@ -347,18 +405,19 @@ def network_work(spec: Spec) -> _Work:
     return _Work(macs, reads, writes, network.parameter_counts()["total"], acc_bits, head.c_in, max(spec.kernels))
 
 
-def general_design(spec: Spec, costs: UnitCosts, *, dsp: bool, clock_mhz: float) -> Design:
+def general_design(spec: Spec, costs: UnitCosts, *, dsp: bool, clock_mhz: float, repeat: int | None = None,
+                   period: int | None = None) -> Design:
     """A weight-stationary MAC array (QUIDAM's and the TPU's organization): each MAC holds its
     weight in a double-buffered register, multiplies the activation passing through, and adds the
     partial sum passing down; the weight buffer reloads the array layer by layer, so each weight is
     read once per frame."""
     h, w, _ = spec.input_shape
     act = spec.activations
-    work = network_work(spec)
+    work = network_work(spec, repeat)
     x_bits = max(spec.input_bits, act.bits)
     w_bits = max(spec.frozen_weights.storage.bits if spec.frozen_width else 0, spec.trainable_weights.bits,
                  spec.head_weights.bits)
-    period = frame_period(spec)
+    period = period or frame_period(spec)
     macs = math.ceil(work.macs_per_pixel * h * w / period)   # MAC units for one frame per IP frame period
     layers = []
 
@@ -399,9 +458,9 @@ def general_design(spec: Spec, costs: UnitCosts, *, dsp: bool, clock_mhz: float)
     control = 6 * costs.accumulator(16, 1) + costs.fifo(x_bits) + costs.fifo(32)
     layers.append(Layer("control", control, 0.0, 0, "six 16-bit loop counters, input and output FIFOs"))
     layers.append(Layer("registers", costs.axilite(), 0.0, 0, "AXI-Lite slave"))
-    n_layers = spec.blocks + spec.repeat_max
+    n_layers = spec.blocks + ((repeat or spec.repeat_max) - 1) * spec.repeat_blocks
     latency = sum(layer.latency for layer in layers) * n_layers
-    design = Design("general", layers, period, period + latency, clock_mhz)
+    design = Design("general", layers, period, period + latency, clock_mhz, repeat=repeat or spec.repeat_max)
     design.notes.append("perfect MAC utilization, one multiplier format for all layers, no zero skipping")
     return design
 
@@ -432,11 +491,13 @@ def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *, 
         raise ValueError("the frozen codes are needed to estimate a spec with a frozen core")
     n_words = register_map(spec).n_words
     network = net.hardware_layout(spec)
-    designs = {
-        "semifreddo": dataflow_design(network, codes, costs, frozen_constant=True, dsp=dsp, clock_mhz=clock_mhz,
-                                      n_words=n_words),
-        "configurable": dataflow_design(network, codes, costs, frozen_constant=False, dsp=dsp, clock_mhz=clock_mhz,
-                                        n_words=twin_register_words(spec)),
-        "general": general_design(spec, costs, dsp=dsp, clock_mhz=clock_mhz),
-    }
-    return Estimate(spec, core_id, designs, costs.source, dsp)
+    ip = dataflow_design(network, codes, costs, frozen_constant=True, dsp=dsp, clock_mhz=clock_mhz, n_words=n_words)
+    twin = dataflow_design(network, codes, costs, frozen_constant=False, dsp=dsp, clock_mhz=clock_mhz,
+                           n_words=twin_register_words(spec))
+    # The general accelerator at the IP's throughput, running as many repeats: at the spec's default
+    # repeat count for the comparison, and at every other one for the throughput table.
+    at_repeat = {r: general_design(spec, costs, dsp=dsp, clock_mhz=clock_mhz, repeat=r, period=cycles)
+                 for r, cycles in ip.cycles_by_repeat.items()}
+    general = at_repeat[spec.repeat_default]
+    designs = {"semifreddo": ip, "configurable": twin, "general": general}
+    return Estimate(spec, core_id, designs, costs.source, dsp, general_by_repeat=at_repeat)

@@ -40,16 +40,53 @@ def summary_rows(est: Estimate) -> list[dict]:
     return rows
 
 
-def text_report(est: Estimate, layers: bool = True) -> str:
+def by_repeat_rows(est: Estimate) -> list[dict]:
+    """Throughput at every repeat count, and the general accelerator sized for the same throughput."""
+    ip = est.designs["semifreddo"]
+    rows = []
+    for repeat, cycles in ip.cycles_by_repeat.items():
+        general = est.general_by_repeat[repeat]
+        ip_area, ip_power = ip.total.area, ip.power_at(repeat)
+        rows.append({"repeat": repeat, "cycles_per_frame": cycles,
+                     "frames_per_second": round(ip.clock_mhz * 1e6 / cycles, 1), "ip_power_mw": round(ip_power, 2),
+                     "general_area": round(general.total.area, 1), "general_power_mw": round(general.power_mw, 2),
+                     "area_vs_general": round(general.total.area / ip_area, 3),
+                     "power_vs_general": round(general.power_mw / ip_power, 3)})
+    return rows
+
+
+def throughput_lines(est: Estimate) -> list[str]:
     spec = est.spec
     ip = est.designs["semifreddo"]
     h, w, _ = spec.input_shape
+    blocks = list(spec.repeated_blocks)
+    head = (f"throughput: every layer takes one pixel per clock (II=1); a {h}x{w} frame, padded for the "
+            f"convolutions, takes {ip.cycles_by_repeat[spec.repeat_min]} cycles")
+    if spec.repeat_max == 1:
+        return [f"{head}: {ip.frames_per_second:,.0f} frames/s at {ip.clock_mhz:g} MHz"]
+    if spec.repeat_hardware == "unrolled":
+        lines = [f"{head} at every repeat count (repeat.hardware: unrolled: blocks {blocks} are laid out "
+                 f"{spec.repeat_max} times)"]
+    else:
+        lines = [f"{head}; repeat.hardware: reuse: blocks {blocks} exist once and a frame passes through them "
+                 f"`repeat` times, so the repeat stage needs about `repeat` frame periods per frame"]
+    lines.append(f"{'repeat':>8} {'cycles/frame':>13} {'frames/s':>11} {'IP mW':>8} {'general area':>13} "
+                 f"{'general mW':>11} {'area ratio':>11} {'power ratio':>12}   (general accelerator at the same "
+                 "throughput)")
+    for row in by_repeat_rows(est):
+        lines.append(f"{row['repeat']:>8} {row['cycles_per_frame']:>13,} {row['frames_per_second']:>11,.0f} "
+                     f"{row['ip_power_mw']:>8.1f} {row['general_area']:>13,.0f} {row['general_power_mw']:>11.1f} "
+                     f"{row['area_vs_general']:>10.1f}x {row['power_vs_general']:>11.1f}x")
+    lines.append(f"the comparison below is at the spec's default repeat count, {spec.repeat_default}")
+    return lines
+
+
+def text_report(est: Estimate, layers: bool = True) -> str:
+    spec = est.spec
+    ip = est.designs["semifreddo"]
     out = [f"ESTIMATE (not a synthesis result) for spec {spec.name}: frozen fraction {spec.frozen_fraction:.1%}"
            + (f", frozen core {est.core_id}" if est.core_id else ""),
-           est.label,
-           f"throughput: every layer takes one pixel per clock (II=1); a {h}x{w} frame, padded for the "
-           f"convolutions, takes {ip.cycles_per_frame} cycles: {ip.frames_per_second:,.0f} frames/s at "
-           f"{ip.clock_mhz:g} MHz", ""]
+           est.label, *throughput_lines(est), ""]
     if layers:
         for name in DESIGNS:
             d = est.designs[name]
@@ -92,6 +129,8 @@ def to_json(est: Estimate) -> dict:
              "latency": layer.latency, "note": layer.note} for layer in est.designs[name].layers]}
             for name, row in zip(DESIGNS, summary_rows(est))},
         "ratios": {name: {k: round(v, 3) for k, v in r.items()} for name, r in est.ratios().items()},
+        "repeat": {"hardware": est.spec.repeat_hardware, "default": est.spec.repeat_default,
+                   "by_repeat": by_repeat_rows(est)},
     }
 
 

@@ -3,6 +3,11 @@
 //   alpha_blend          out = t + alpha * (f - t) per channel, f a frozen-core channel, t the
 //                        core's own channel (or, with the core-shuffle switch on, the other core's)
 //   repeat_gate          passes the new feature map when repeat >= index, the previous one otherwise
+//                        (repeat.hardware: unrolled, one pipeline stage per run)
+//   repeat_source/sink/copy
+//                        the reused repeat group's frame buffer (repeat.hardware: reuse; see
+//                        hls_project/repeat_stage.py): a pass reads the entry stream or the
+//                        buffer, and writes the exit stream or the buffer
 //
 // The blend is computed exactly in CONFIG_T::accum_t (sized by the converter so that no bit is lost)
 // and rounded once, when it is assigned to the result type (AP_RND_CONV, AP_SAT), which is what the
@@ -101,6 +106,57 @@ GatePixels:
             out[j] = take_new ? typename res_T::value_type(b[j]) : typename res_T::value_type(a[j]);
         }
         res.write(out);
+    }
+}
+
+// ---- the reused repeat group's frame buffer ---------------------------------------------------
+
+// Element-wise copy between two stream element types of the same shape (their typedefs may differ).
+template <class from_T, class to_T>
+to_T repeat_element(const from_T &from) {
+    #pragma HLS INLINE
+    to_T to;
+    PRAGMA_DATA_PACK(to)
+RepeatChannels:
+    for (unsigned c = 0; c < to_T::size; c++) {
+        #pragma HLS UNROLL
+        to[c] = from[c];
+    }
+    return to;
+}
+
+// One pass's input: the entry stream on the first pass, the frame buffer after.
+template <class data_T, unsigned N>
+void repeat_source(hls::stream<data_T> &entry, const data_T frame[N], hls::stream<data_T> &src, bool first) {
+RepeatSource:
+    for (unsigned p = 0; p < N; p++) {
+        #pragma HLS PIPELINE
+        src.write(first ? entry.read() : frame[p]);
+    }
+}
+
+// One pass's output: the exit stream on the last pass, the frame buffer before.
+template <class data_T, unsigned N>
+void repeat_sink(hls::stream<data_T> &dst, hls::stream<data_T> &exit, data_T frame[N], bool last) {
+RepeatSink:
+    for (unsigned p = 0; p < N; p++) {
+        #pragma HLS PIPELINE
+        data_T value = dst.read();
+        if (last) {
+            exit.write(value);
+        } else {
+            frame[p] = value;
+        }
+    }
+}
+
+// Between passes: the output half of the frame buffer becomes the next pass's input.
+template <class from_T, class to_T, unsigned N>
+void repeat_copy(const from_T from[N], to_T to[N]) {
+RepeatCopy:
+    for (unsigned p = 0; p < N; p++) {
+        #pragma HLS PIPELINE
+        to[p] = repeat_element<from_T, to_T>(from[p]);
     }
 }
 
