@@ -60,7 +60,7 @@ class Layer:
 class Design:
     name: str
     layers: list[Layer]
-    cycles_per_frame: int             # at the repeat count it is compared at (the spec's default)
+    cycles_per_frame: int             # at the repeat count it is compared at (repeat.max)
     latency_cycles: int
     clock_mhz: float
     notes: list[str] = field(default_factory=list)
@@ -283,12 +283,12 @@ def dataflow_design(network: net.Network, codes: dict | None, costs: UnitCosts, 
         h, w, _ = spec.input_shape
         by_repeat = {r: max(period, r * (group_period + fill) + (r - 1) * h * w) for r in by_repeat}
         rows.append(repeat_stage_layer(network, costs, group_period + fill))
-        latency += (spec.repeat_default - 1) * (group_period + fill + h * w)
+        latency += (spec.repeat_max - 1) * (group_period + fill + h * w)
         for row in rows:
             row.busy = group_period if row.in_group else period
-    cycles = by_repeat[spec.repeat_default]
+    cycles = by_repeat[spec.repeat_max]
     return Design(name, rows, cycles, cycles + latency, clock_mhz, cycles_by_repeat=by_repeat,
-                  repeat=spec.repeat_default)
+                  repeat=spec.repeat_max)
 
 
 # LUTRAM by rule (UG474): a RAM64X1D, one 64 x 1-bit simple dual-port memory, takes 2 LUTs. Memories
@@ -494,10 +494,10 @@ def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *, 
     ip = dataflow_design(network, codes, costs, frozen_constant=True, dsp=dsp, clock_mhz=clock_mhz, n_words=n_words)
     twin = dataflow_design(network, codes, costs, frozen_constant=False, dsp=dsp, clock_mhz=clock_mhz,
                            n_words=twin_register_words(spec))
-    # The general accelerator at the IP's throughput, running as many repeats: at the spec's default
-    # repeat count for the comparison, and at every other one for the throughput table.
+    # The general accelerator at the IP's throughput, running as many repeats: at the most the IP
+    # runs (the network as deep as it is built for) for the comparison, at every count for the table.
     at_repeat = {r: general_design(spec, costs, dsp=dsp, clock_mhz=clock_mhz, repeat=r, period=cycles)
                  for r, cycles in ip.cycles_by_repeat.items()}
-    general = at_repeat[spec.repeat_default]
+    general = at_repeat[spec.repeat_max]
     designs = {"semifreddo": ip, "configurable": twin, "general": general}
     return Estimate(spec, core_id, designs, costs.source, dsp, general_by_repeat=at_repeat)
