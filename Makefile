@@ -37,8 +37,9 @@ help:
 	@echo "  bench-accuracy   quality vs frozen fraction for every shipped spec -> bench/results/"
 	@echo "  bench-hls        convert+compile time and C-sim throughput vs plain hls4ml and QKeras"
 	@echo "  boards           list the board table (BOARD=pynq-z2|zcu104|ultra96-v2|emulated)"
-	@echo "  synth            Vitis HLS csim + csynth + IP export for SPEC on BOARD [COSIM=1]"
-	@echo "  bitstream        Vivado block design + bitstream + .hwh for SPEC on BOARD"
+	@echo "  synth            Vitis HLS csim + csynth + IP export for SPEC on BOARD [COSIM=1]; refuses an IP"
+	@echo "                   the estimate says does not fit BOARD, unless FORCE=1"
+	@echo "  bitstream        Vivado block design + bitstream + .hwh for SPEC on BOARD [FORCE=1]"
 	@echo "  package          deploy bundle for SPEC on BOARD -> $(BUILD)/<spec>/bundle-<board>/"
 	@echo "  deploy           copy BUNDLE to BOARD_HOST over ssh and install it (see board_scripts/README.md)"
 	@echo "  user-task        train task TASK of SPEC from your own data DATA (.npz or folder of class folders)"
@@ -46,7 +47,8 @@ help:
 	@echo "  deploy-weights   install only task WEIGHTS of BUNDLE into the overlay on BOARD_HOST"
 	@echo "  board-demo       emulated board: package, run task A, switch to task B, run, compare with QKeras"
 	@echo "  bench-runtime    task-switch cost (AXI-Lite words, bytes) vs a full bitstream reload per board"
-	@echo "  estimate         estimated LUT/FF/DSP/BRAM, latency, power of SPEC's IP and two baselines"
+	@echo "  estimate         estimated LUT/FF/DSP/BRAM, latency, power of SPEC's IP and two baselines; with"
+	@echo "                   BOARD=..., ends with whether it fits that board (exit 1 if not)"
 	@echo "  explore          design-space sweep of SPEC (frozen fraction x bits x format) -> $(OUT)/explore/"
 	@echo "  characterize     re-synthesize the unit blocks with Yosys and rewrite the unit-cost table"
 	@echo "  bench-estimate   area/power ratios of the shipped specs; estimator vs Yosys error and speed"
@@ -116,6 +118,7 @@ bench-hls: $(SETUP_STAMP)
 # once with one line. Details and every variable: board_scripts/README.md.
 BOARD        ?= pynq-z2
 COSIM        ?= 0
+FORCE        ?= 0
 BOARD_HOST   ?=
 BOARD_USER   ?= xilinx
 BOARD_PORT   ?= 22
@@ -130,10 +133,11 @@ boards: | $(SETUP_STAMP)
 	$(SF) boards
 
 synth: | $(SETUP_STAMP)
-	$(SF) synth $(SPEC_FILE) --board $(BOARD) --build $(BUILD) $(if $(filter 1,$(COSIM)),--cosim)
+	$(SF) synth $(SPEC_FILE) --board $(BOARD) --build $(BUILD) $(if $(filter 1,$(COSIM)),--cosim) \
+	  $(if $(filter 1,$(FORCE)),--force)
 
 bitstream: | $(SETUP_STAMP)
-	$(SF) bitstream $(SPEC_FILE) --board $(BOARD) --build $(BUILD)
+	$(SF) bitstream $(SPEC_FILE) --board $(BOARD) --build $(BUILD) $(if $(filter 1,$(FORCE)),--force)
 
 package: | $(SETUP_STAMP)
 	$(SF) package $(SPEC_FILE) --board $(BOARD) --build $(BUILD)
@@ -191,7 +195,7 @@ ESTIMATE_TABLE := hls_project/estimate/tables/xc7_yosys.json
 .PHONY: estimate explore characterize bench-estimate
 
 estimate: $(OUT)/core.npz
-	$(SF) estimate $(SPEC_FILE) --build $(BUILD)
+	$(SF) estimate $(SPEC_FILE) --build $(BUILD) $(if $(filter command line environment,$(origin BOARD)),--board $(BOARD))
 
 explore: | $(SETUP_STAMP)
 	$(SF) explore $(SPEC_FILE) --build $(BUILD)

@@ -41,6 +41,30 @@ def cmd_boards(args) -> int:
     return 0
 
 
+def require_fit(args, board) -> None:
+    """Refuse, in one line, to spend hours of Vivado on an IP that the estimate says does not fit
+    ``board`` (unless --force). The estimate is of the HLS project as converted."""
+    from semifreddo.deploy.errors import DoesNotFitError
+    from semifreddo.hls_project.estimate.estimator import estimate_spec
+    from semifreddo.hls_project.estimate.report import fit_verdict
+    from semifreddo.hls_project.project import read_manifest
+    from semifreddo.models.artifacts import BuildPaths
+    from semifreddo.models.spec import load_spec
+
+    if args.force:
+        print(f"--force: not checking whether the IP fits {board.name}")
+        return
+    spec = load_spec(args.spec)
+    hls = read_manifest(BuildPaths.for_spec(spec, args.build).hls, args.spec)
+    if spec.multipliers == "auto" and hls.get("board") != board.name:
+        raise DoesNotFitError(f"the HLS project was converted with multipliers placed for {hls.get('board')}, not "
+                              f"{board.name}; run `semifreddo convert {args.spec} --board {board.name}` first")
+    fits, line = fit_verdict(estimate_spec(spec.replace(board=board.name), args.build))
+    if not fits:
+        raise DoesNotFitError(f"{line}; narrow the spec (`semifreddo explore`) or pass --force (FORCE=1)")
+    print(line)
+
+
 def cmd_synth(args) -> int:
     from semifreddo.deploy.boards import fpga_board
     from .flow import run_synth
@@ -48,6 +72,7 @@ def cmd_synth(args) -> int:
     from .tools import find_hls_tool
 
     board = fpga_board(args.board, "synthesize")
+    require_fit(args, board)             # before looking for the tools: a design too big costs one line
     find_hls_tool()                      # before reading anything else: a missing tool costs one line
     layout = _layout(args, board.name)
     result = run_synth(layout, board, clock_mhz=args.clock_mhz, cosim=args.cosim)
@@ -70,6 +95,7 @@ def cmd_bitstream(args) -> int:
     from .tools import find_vivado
 
     board = fpga_board(args.board, "implement")
+    require_fit(args, board)
     find_vivado()
     layout = _layout(args, board.name)
     result = run_bitstream(layout, board, jobs=args.jobs)
@@ -158,6 +184,8 @@ def register(sub) -> None:
         epilog="needs vitis_hls (or vitis-run) on PATH: source the settings64.sh of a Vitis install first")
     spec_board(p)
     p.add_argument("--cosim", action="store_true", help="also run C/RTL co-simulation (slow)")
+    p.add_argument("--force", action="store_true",
+                   help="run even if the estimate says the IP does not fit the board")
     p.add_argument("--clock-mhz", type=float, metavar="MHZ",
                    help="target clock (default: the board's, see `semifreddo boards`); the bitstream uses it too")
     p.set_defaults(func=cmd_synth)
@@ -171,6 +199,8 @@ def register(sub) -> None:
         epilog="needs vivado on PATH: source the settings64.sh of a Vivado install first")
     spec_board(p)
     p.add_argument("--jobs", type=int, metavar="N", help="parallel Vivado jobs (default: all cores)")
+    p.add_argument("--force", action="store_true",
+                   help="run even if the estimate says the IP does not fit the board")
     p.set_defaults(func=cmd_bitstream)
 
     p = sub.add_parser(

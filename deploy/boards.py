@@ -86,6 +86,10 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
 
 DEFAULT_BOARD = "pynq-z2"      # the most common PYNQ board; what the Makefile and `convert` assume
 
+# The share of each resource an *estimated* design may use and still be said to fit: the estimator
+# is within about 15 % of Yosys on LUTs (hls_project/estimate/README.md), and placement needs room.
+FIT_LIMITS = {"lut": 0.85, "ff": 0.85, "dsp": 0.90, "bram18": 0.90}
+
 
 def get_board(name: str) -> Board:
     try:

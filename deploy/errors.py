@@ -30,6 +30,12 @@ class WeightSetError(SemifreddoError):
     """A weight-set file is corrupt, or made for another core or register map."""
 
 
+class DoesNotFitError(SemifreddoError):
+    """The IP is estimated to need more of a board's resources than it has (with margin)."""
+
+    exit_code = 1
+
+
 class ToolMissingError(SemifreddoError):
     """An external tool (Vitis HLS, Vivado, Yosys, ...) is not installed or not on PATH."""
 

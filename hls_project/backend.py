@@ -66,12 +66,27 @@ def _backend_class():
             node.set_attr("semifreddo_marked", True)
             return False
 
+    class PlaceMultipliers(OptimizerPass):
+        """Bind each layer's configurable multipliers to DSP48s or LUTs, as the network description
+        chose (the spec's multiplier policy): its config's product becomes mult_dsp or mult_lut."""
+
+        def match(self, node):
+            info = semifreddo_info(node.model)["layers"].get(node.name, {})
+            return bool(info.get("multiplier")) and PLAIN_PRODUCT in (node.get_attr("config_cpp") or "")
+
+        def transform(self, model, node):
+            choice = semifreddo_info(model)["layers"][node.name]["multiplier"]
+            node.set_attr("config_cpp", node.get_attr("config_cpp").replace(
+                PLAIN_PRODUCT, f"nnet::product::mult_{choice}<"))
+            return False
+
     class SemifreddoBackend(VitisBackend):
         def __init__(self):
             FPGABackend.__init__(self, BACKEND_NAME)
             self._register_layer_attributes()
             register_extension_layers(self)
             self.register_pass("mark_configurable_weights", MarkConfigurableWeights)
+            self.register_pass("place_multipliers", PlaceMultipliers)
             self.register_source(TEMPLATES / "nnet_semifreddo.h")
             self.register_source(TEMPLATES / "semifreddo_axis.h")
             self._register_flows()
@@ -85,10 +100,13 @@ def _backend_class():
                                       requires=["vivado:init_layers"], backend=self.name)
             templates = register_flow("apply_templates", self._get_layer_templates,
                                       requires=["vivado:init_layers", registers], backend=self.name)
+            multipliers = register_flow("multipliers", [f"{self.name.lower()}:place_multipliers"],
+                                        requires=[templates], backend=self.name)
             requirements = get_flow("vivado:ip").requires.copy()
             requirements.insert(requirements.index("vivado:init_layers"), validation.name)
             requirements.insert(requirements.index("vivado:apply_templates"), registers)
             requirements.insert(requirements.index("vivado:apply_templates") + 1, templates)
+            requirements.insert(requirements.index(templates) + 1, multipliers)
             self._default_flow = register_flow("ip", None, requires=requirements, backend=self.name)
             self._writer_flow = register_flow("write", ["make_stamp", f"{self.name.lower()}:write_hls"],
                                               requires=[self._default_flow], backend=self.name)
@@ -100,6 +118,8 @@ def _backend_class():
 
     return SemifreddoBackend
 
+
+PLAIN_PRODUCT = "nnet::product::mult<"      # what hls4ml's templates write for an ordinary multiply
 
 # hls4ml names Keras's "kernel" "weight"; the register map uses Keras's names.
 _KERAS_WEIGHT = {"weight": "kernel", "bias": "bias", "alpha": "alpha"}

@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     from .check import held_out_inputs
     from semifreddo.models.network import hardware_layout
 
-    from .convert import DEFAULT_PART, conversion_model, convert
+    from semifreddo.deploy.boards import BOARDS
+
+    from .convert import conversion_model, convert
     from .extension_layers import enable_on_backend
     from .precision import hls_config
 
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.redirect_stdout(chatter):
         plain, t_plain_convert = _timed(lambda: hls4ml.converters.convert_from_keras_model(
             model, output_dir=str(scratch / "plain-hls4ml"), project_name="myproject", backend="Vitis",
-            io_type="io_stream", hls_config=config, part=DEFAULT_PART, clock_period=10))
+            io_type="io_stream", hls_config=config, part=BOARDS[spec.board].part, clock_period=10))
         _, t_plain_compile = _timed(plain.compile)
     t_plain_convert += t_plain_model
 

@@ -18,12 +18,13 @@ def _spec(args):
 
 def cmd_convert(args) -> int:
     spec = _spec(args)
+    if args.board:
+        from semifreddo.deploy.boards import fpga_board
+        spec = spec.replace(board=fpga_board(args.board, "convert for").name)
     from .convert import convert
     from .csim import build_count, build_library
 
-    from .convert import DEFAULT_PART
-
-    result = convert(spec, args.build, part=args.part or DEFAULT_PART, clock_ns=args.clock_ns, log=sys.stderr)
+    result = convert(spec, args.build, part=args.part, clock_ns=args.clock_ns, log=sys.stderr)
     print(f"HLS project    {result.hls_dir}  (converted in {result.seconds:.1f} s)")
     print(f"register map   {result.regmap_path}  (id {result.regmap_id})")
     print(f"frozen core    {result.core_id}")
@@ -84,8 +85,11 @@ def register(sub) -> None:
                                    "the C simulation library (reused while the C++ is unchanged).")
     add_spec_argument(p)
     add_build_argument(p)
+    p.add_argument("--board", metavar="BOARD",
+                   help="the board the IP is for (default: the spec's hardware.board): with multipliers: auto, "
+                        "its DSPs decide which layers multiply in DSP48s")
     p.add_argument("--part", default=None,
-                   help="FPGA part written into the project (default: PYNQ-Z2's; `make synth BOARD=` sets "
+                   help="FPGA part written into the project (default: the board's; `make synth BOARD=` sets "
                         "the board's)")
     p.add_argument("--clock-ns", type=float, default=10.0, metavar="NS", help="target clock period (default 10)")
     p.add_argument("--no-compile", action="store_true", help="do not compile the C simulation library")

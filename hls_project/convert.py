@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semifreddo.deploy.boards import BOARDS, DEFAULT_BOARD
+from semifreddo.deploy.boards import BOARDS
 from semifreddo.deploy.fileio import replace_dir, start_staging_dir
 from semifreddo.deploy.streams import input_codes, pack_pixels
 from semifreddo.deploy.weightset import read_weight_set
@@ -33,7 +33,6 @@ from semifreddo.models.spec import Spec
 from .precision import hls_config
 from .project import REGMAP, TOP, shuffle_register
 
-DEFAULT_PART = BOARDS[DEFAULT_BOARD].part    # `make synth BOARD=...` sets the real one
 DEFAULT_CLOCK_NS = 10
 TB_FRAMES = 4
 
@@ -69,7 +68,7 @@ def _info(network: Network, core_id: str) -> dict:
     layers = {}
     for layer in network.layers:
         params = network.params_of(layer.original)
-        entry = {"copy_of": layer.copy_of,
+        entry = {"copy_of": layer.copy_of, "multiplier": layer.multiplier,
                  "fields": {p.weight: p.name for p in params if not p.frozen and p.weight != "swap"}}
         if layer.kind == "blend" and layer.shuffle:
             entry["shuffle_register"] = shuffle_register(layer.block)
@@ -77,10 +76,10 @@ def _info(network: Network, core_id: str) -> dict:
     group = ({"inputs": list(network.group_inputs), "outputs": list(network.group_outputs)} if network.reuse
              else None)
     return {"spec": spec.name, "core_id": core_id, "regmap": rmap.to_json(), "io": rmap.io, "layers": layers,
-            "repeat_group": group}
+            "repeat_group": group, "board": spec.board, "multipliers": spec.multipliers}
 
 
-def convert(spec: Spec, build=None, *, part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CLOCK_NS,
+def convert(spec: Spec, build=None, *, part: str | None = None, clock_ns: float = DEFAULT_CLOCK_NS,
             trace: bool = False, log=None) -> Conversion:
     """Convert the spec's trained frozen core into an HLS project (see the module docstring)."""
     import hls4ml
@@ -89,6 +88,7 @@ def convert(spec: Spec, build=None, *, part: str = DEFAULT_PART, clock_ns: float
     from .extension_layers import register_keras_handlers
 
     register_keras_handlers()
+    part = part or BOARDS[spec.board].part
     start = time.perf_counter()
     paths = BuildPaths.for_spec(spec, build)
     model, core = conversion_model(spec, build)

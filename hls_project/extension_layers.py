@@ -105,6 +105,8 @@ BLEND_CONFIG = """struct config{index} : nnet::alpha_blend_config {{
     static const unsigned frozen_offset = {frozen_offset};
     typedef {alpha_t} alpha_t;
     typedef {accum_t} accum_t;
+    template<class x_T, class y_T>
+    using product = nnet::product::mult<x_T, y_T>;
 }};\n"""
 
 GATE_CONFIG = """struct config{index} : nnet::repeat_gate_config {{

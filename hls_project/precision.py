@@ -56,7 +56,11 @@ def hls_config(network: Network, trace: bool = False) -> dict:
     # default it would truncate the accumulator before the real activation rounds it.
     for layer in network.of_kind("conv", "dense"):
         precisions[f"{layer.name}_linear"] = {"result": layer.accum.hls()}
+    layers = {name: {"Precision": types, "Trace": trace} for name, types in precisions.items()}
+    for layer in network.layers:
+        if layer.reuse_factor > 1:     # folded: each multiplier does reuse_factor products (exact sums either way)
+            layers[layer.name].update(Strategy="Resource", ReuseFactor=layer.reuse_factor)
     return {
         "Model": {"Precision": "fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency", "BramFactor": 10**9},
-        "LayerName": {name: {"Precision": types, "Trace": trace} for name, types in precisions.items()},
+        "LayerName": layers,
     }

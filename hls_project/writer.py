@@ -108,12 +108,13 @@ class RegisterBankWriter:
     def _registers(self, model) -> list[dict]:
         """One entry per register field: the active array (or scalar) it is unpacked into."""
         rmap = register_map_from_json(self._info(model)["regmap"])
-        by_field = {}
+        by_field, layer_of = {}, {}
         for layer in model.get_layers():
             for var in layer.get_weights():
                 field = getattr(var, "register_field", None)
                 if field is not None:
                     by_field.setdefault(field, var)
+                    layer_of.setdefault(field, layer)
         registers = []
         for f in rmap.fields:
             if f.meta.get("weight") == "swap":
@@ -126,8 +127,24 @@ class RegisterBankWriter:
             if int(np.prod(var.shape)) != f.size:
                 raise RuntimeError(f"register field {f.name} has {f.size} codes, its variable {var.name} "
                                    f"{int(np.prod(var.shape))}")
-            registers.append({"field": f, "name": var.name, "ctype": var.type.name, "size": f.size})
+            registers.append({"field": f, "name": var.name, "ctype": var.type.name, "size": f.size,
+                              "order": self._register_order(layer_of[f.name], f)})
         return registers
+
+    @staticmethod
+    def _register_order(layer, f) -> list[int] | None:
+        """Where each code of a field (in register order, the Keras array's C order) sits in hls4ml's
+        array, when they differ: hls4ml's Resource strategy transposes a dense kernel (n_in, n_out)
+        to (n_out, n_in). None when the order is the same."""
+        if not layer.get_attr("_weights_transposed", False) or f.meta.get("weight") != "kernel":
+            return None
+        if layer.class_name != "Dense":
+            raise RuntimeError(f"{layer.name}: configurable weights in a transposed {layer.class_name} are not supported")
+        n_in, n_out = f.shape
+        keras_index = np.arange(n_in * n_out).reshape(n_in, n_out)
+        order = np.empty(n_in * n_out, dtype=int)
+        order[keras_index.T.ravel()] = np.arange(n_in * n_out)      # hls4ml index of each register code
+        return order.tolist()
 
     @staticmethod
     def _unpack_code(reg: dict) -> str:
@@ -135,14 +152,20 @@ class RegisterBankWriter:
         if reg["size"] is None:
             return f"    {reg['name']} = bank[{f.word_offset}].range(0, 0);  // {f.name}\n"
         per_word = 32 // f.slot_bits
+        order, index = reg.get("order"), "i"
+        table = ""
+        if order is not None:      # hls4ml holds this array in another order (see _register_order)
+            table = (f"    static const unsigned short order_{reg['name']}[{f.size}] = {{"
+                     f"{', '.join(map(str, order))}}};\n")
+            index = f"order_{reg['name']}[i]"
         return (
             f"    // {f.name}: {f.size} codes {'s' if f.signed else 'u'}{f.bits}.{f.frac} in {f.slot_bits}-bit slots, "
-            f"words {f.word_offset}..{f.word_offset + f.n_words - 1}\n"
+            f"words {f.word_offset}..{f.word_offset + f.n_words - 1}\n{table}"
             f"    Commit_{reg['name']}:\n"
             f"    for (unsigned i = 0; i < {f.size}; i++) {{\n"
             f"        #pragma HLS UNROLL\n"
             f"        const unsigned lo = {f.slot_bits} * (i % {per_word});\n"
-            f"        {reg['name']}[i].range({f.bits - 1}, 0) = bank[{f.word_offset} + i / {per_word}].range(lo + {f.bits - 1}, lo);\n"
+            f"        {reg['name']}[{index}].range({f.bits - 1}, 0) = bank[{f.word_offset} + i / {per_word}].range(lo + {f.bits - 1}, lo);\n"
             f"    }}\n")
 
     # ---- the top function ------------------------------------------------------------------
@@ -487,7 +510,8 @@ int main() {{
         atomic_write_text(out_dir / "regmap.json", regmap_text)
         manifest = {
             **stamp(HLS_FORMAT), "top": TOP, "spec": info["spec"],
-            "core_id": info["core_id"], "regmap_id": info["regmap"]["id"],
+            "core_id": info["core_id"], "regmap_id": info["regmap"]["id"], "board": info["board"],
+            "multipliers": info["multipliers"],
             "sources": [f"firmware/{TOP}.cpp"], "testbench": ["tb/semifreddo_tb.cpp"], "tb_data": "tb_data",
             "cflags": CFLAGS, "vendor": IP_VENDOR, "library": IP_LIBRARY, "ip_version": IP_VERSION,
             "ip_vlnv": IP_VLNV,

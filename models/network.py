@@ -97,6 +97,21 @@ class Layer:
     padding: str = "same"              # convs
     frozen_channels: tuple[int, ...] = ()  # blends: the frozen-core channel of each own channel
     shuffle: bool = False              # blends with a core-shuffle switch
+    reuse_factor: int = 1              # products per multiplier: > 1 folds the layer over that many cycles
+    multiplier: str | None = None      # where its configurable multipliers go: "dsp" or "lut" (hardware layout)
+
+    def multipliers(self, twin: bool = False) -> int:
+        """Configurable multipliers it instantiates (``twin``: as if its frozen weights were registers)."""
+        if self.kind in ("conv", "dense") and (twin or not self.frozen):
+            return -(-self.n_terms * self.c_out // self.reuse_factor)
+        return self.c_out if self.kind == "blend" else 0
+
+    @property
+    def multiplier_operands(self) -> tuple[int, int]:
+        """(activation bits, weight bits) of its multipliers; a blend multiplies alpha by f - t."""
+        if self.kind == "blend":
+            return self.alpha_fmt.bits, self.result.bits + 1
+        return self.in_fmt.bits, self.weight_fmt.bits
 
     @property
     def original(self) -> str:
@@ -202,6 +217,16 @@ def pool_mean(spec: Spec) -> Fixed:
 # --------------------------------------------------------------------------------------------
 # Building the description
 # --------------------------------------------------------------------------------------------
+
+def dense_reuse_factor(n_in: int, n_out: int, cycles: int) -> int:
+    """The largest reuse factor, at most ``cycles``, that hls4ml's Resource strategy accepts for an
+    n_in x n_out dense layer (its rule, FPGABackend._validate_reuse_factor: the products divide
+    evenly over the multipliers, and each multiplier serves whole rows or whole columns)."""
+    def valid(rf: int) -> bool:
+        limit = -(-(n_in * n_out) // min(n_in, rf))
+        return ((limit % n_out == 0) or rf >= n_in) and (rf % n_in == 0 or rf < n_in) and (n_in * n_out) % rf == 0
+    return max(rf for rf in range(1, min(cycles, n_in * n_out) + 1) if valid(rf))
+
 
 def frozen_channels_for(spec: Spec, core_index: int) -> tuple[int, ...]:
     """Which frozen-core channels a trainable core blends with: core A takes the first ``width``
@@ -322,9 +347,11 @@ class _Builder:
                             result=pool_mean(spec))
             pooled = self.add(name="head_pool_relu", kind="relu", inputs=(pool,), tag="head", core="head",
                               c_in=channels, c_out=channels, in_fmt=pool_mean(spec), result=act, rounds=True)
+            # The dense layer sees one vector per frame, so it is folded over the frame's pixels.
             logits = self.add(name="head_dense", kind="dense", inputs=(pooled,), tag="head", core="head", c_in=channels,
                               c_out=spec.head_outputs, in_fmt=act, weight_fmt=spec.head_weights,
-                              bias_fmt=spec.head_bias, accum=accum, result=accum, implementation="registers")
+                              bias_fmt=spec.head_bias, accum=accum, result=accum, implementation="registers",
+                              reuse_factor=dense_reuse_factor(channels, spec.head_outputs, h * w))
             kernel_shape = (channels, spec.head_outputs)
         else:
             logits = self.add(name="head_conv", kind="conv", inputs=(features,), tag="head", core="head", kernel=1,
@@ -367,15 +394,61 @@ def describe(spec: Spec, runs: int | None = None) -> Network:
                    tuple(entering.values()), tuple(leaving.values()))
 
 
+# A DSP48E1 multiplies a 25-bit by an 18-bit signed operand (UG479). Products narrower than 9 bits
+# cost fewer LUTs than a DSP is worth; synthesis leaves them in LUTs (Yosys: DSP_Y_MINWIDTH).
+DSP_A_BITS, DSP_B_BITS = 25, 18
+DSP_MIN_PRODUCT_BITS = 9
+
+
+def dsp_slices(x_bits: int, w_bits: int) -> int:
+    """DSP48E1s one multiplier of an unsigned x_bits activation and a signed w_bits weight takes
+    (0: it stays in LUTs)."""
+    if x_bits + w_bits < DSP_MIN_PRODUCT_BITS:
+        return 0
+    a, b = sorted((x_bits + 1, w_bits), reverse=True)
+    return -(-a // DSP_A_BITS) * -(-b // DSP_B_BITS)
+
+
+def assign_multipliers(layers, spec: Spec, twin: bool = False) -> tuple[Layer, ...]:
+    """Each layer's configurable multipliers to DSPs or LUTs, by the spec's policy: ``dsp`` and
+    ``lut`` put all in one; ``auto`` gives whole layers DSPs while the board's DSPs last (up to its
+    fit limit): the set of layers that uses the most of them, the rest in LUTs."""
+    from semifreddo.deploy.boards import BOARDS, FIT_LIMITS
+
+    needs = [layer.multipliers(twin) * dsp_slices(*layer.multiplier_operands) if layer.multipliers(twin) else 0
+             for layer in layers]
+    if spec.multipliers == "auto":
+        # Whole layers into a budget: of all subsets, keep the first found for each total of DSPs.
+        reachable = {0: ()}
+        budget = int(FIT_LIMITS["dsp"] * BOARDS[spec.board].capacity["dsp"])
+        for i, need in enumerate(needs):
+            for total, chosen in list(reachable.items()):
+                if need and total + need <= budget and total + need not in reachable:
+                    reachable[total + need] = chosen + (i,)
+        in_dsp = set(reachable[max(reachable)])
+    else:
+        in_dsp = {i for i, need in enumerate(needs) if need and spec.multipliers == "dsp"}
+    return tuple(layer if not layer.multipliers(twin) else
+                 dataclasses.replace(layer, multiplier="dsp" if i in in_dsp else "lut")
+                 for i, layer in enumerate(layers))
+
+
+def twin_layout(spec: Spec) -> Network:
+    """The fully configurable twin of the hardware: every frozen weight a register feeding a real
+    multiplier, placed by the same multiplier policy."""
+    network = hardware_layout(spec)
+    return dataclasses.replace(network, layers=assign_multipliers(network.layers, spec, twin=True))
+
+
 @functools.lru_cache(maxsize=64)
 def hardware_layout(spec: Spec) -> Network:
     """The network as the hardware lays it out. ``repeat.hardware: reuse`` (with more than one run):
     the repeated group once, frames looping through it ``repeat`` times (``reuse`` is set; the
     writer wraps the group in the loop). ``unrolled``: every run its own pipeline stage, bypassed
     by a gate when the repeat count is smaller."""
-    if spec.repeat_hardware == "reuse" and spec.repeat_max > 1:
-        return dataclasses.replace(describe(spec, 1), reuse=True)
-    return describe(spec)
+    reuse = spec.repeat_hardware == "reuse" and spec.repeat_max > 1
+    network = describe(spec, 1 if reuse else None)
+    return dataclasses.replace(network, reuse=reuse, layers=assign_multipliers(network.layers, spec))
 
 
 def check_on_chip_memory(network: Network) -> None:

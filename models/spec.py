@@ -26,6 +26,7 @@ from .fixedpoint import Fixed
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
 REPEAT_HARDWARE = ("reuse", "unrolled")
+MULTIPLIER_POLICIES = ("auto", "dsp", "lut")
 FPGA_BOARDS = tuple(name for name, board in BOARDS.items() if not board.emulated)
 SPEC_VERSION = 1
 
@@ -121,6 +122,7 @@ class Spec:
     repeat_blocks: int            # the last repeat_blocks blocks run again as a group
     repeat_hardware: str          # "reuse" (one copy, frames loop through it) or "unrolled" (one copy per run)
     board: str                    # the board the IP is built for (fit checks, on-chip memory)
+    multipliers: str              # configurable multipliers: "auto" (DSPs while the board's last), "dsp", "lut"
     head_type: str
     head_outputs: int
     head_weights: Fixed
@@ -235,7 +237,7 @@ class Spec:
             f"activations    {self.activations.describe()} (quantized ReLU)",
             f"repeat         {self._repeat_group()} {self.repeat_min}..{self.repeat_max} times (default "
             f"{self.repeat_default}), hardware: {self.repeat_hardware}",
-            f"board          {self.board}",
+            f"hardware       board {self.board}, configurable multipliers {self.multipliers}",
             f"head           {self.head_type}, {self.head_outputs} output(s), output {self.head_output.describe()}",
             f"data           {self.dataset}{' ' + self.data_path if self.data_path else ''}",
             f"tasks          source {self.source}; targets {', '.join(t.task for t in self.targets) or 'none'}",
@@ -474,6 +476,7 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
 
     hw = r.sub("hardware", default={})
     board = hw.str("board", FPGA_BOARDS, default=DEFAULT_BOARD)
+    multipliers = hw.str("multipliers", MULTIPLIER_POLICIES, default="auto")
     hw.done()
 
     hd = r.sub("head")
@@ -521,7 +524,7 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
         trainable_width=trainable_width, trainable_weights=trainable_weights, trainable_bias=trainable_bias,
         alpha_bits=alpha_bits, core_shuffle=core_shuffle, activations=activations,
         repeat_min=repeat_min, repeat_max=repeat_max, repeat_default=repeat_default, repeat_blocks=repeat_blocks,
-        repeat_hardware=repeat_hardware, board=board,
+        repeat_hardware=repeat_hardware, board=board, multipliers=multipliers,
         head_type=head_type, head_outputs=head_outputs, head_weights=head_weights, head_bias=head_bias,
         head_output=head_output, source=source_task, targets=tuple(targets),
         train_core=train_core, train_task=train_task, path=source, data_path=data_path,

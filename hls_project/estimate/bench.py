@@ -84,16 +84,15 @@ def run(build: Path, out: Path, jobs: int) -> dict:
     for name in SPECS:
         spec = load_spec(name)
         core = _trained_core(spec, build)
-        for dsp in (False, True):
-            est, seconds = _timed_estimate(spec, core.codes, dsp=dsp, core_id=core.core_id)
+        for policy in ("lut", "auto"):
+            est, seconds = _timed_estimate(spec.replace(multipliers=policy), core.codes, core_id=core.core_id)
             ip = est.designs["semifreddo"].metrics()
             r = est.ratios()
-            policy = "DSP" if dsp else "LUT"
             results["specs"][f"{name}/{policy}"] = {"ip": ip, "ratios": r, "estimate_seconds": seconds}
             md.append(f"| {name} | {spec.frozen_fraction:.1%} | {policy} | {ip['lut']:,.0f} | {ip['area']:,.0f} | "
                       f"{ip['power_mw']:.1f} | {r['configurable']['area']:.1f}x | {r['general']['area']:.1f}x | "
                       f"{r['configurable']['power_mw']:.1f}x | {r['general']['power_mw']:.1f}x |")
-            if not dsp:
+            if policy == "lut":
                 results["specs"][f"{name}/{policy}"]["lut_per_mac"] = per_mac = _lut_per_mac(est)
                 per_mac_lines.append(f"- {name}: " + ", ".join(f"{k} {v:.0f}" for k, v in per_mac.items()))
                 write_outputs(est, Path(build) / name / "estimate")

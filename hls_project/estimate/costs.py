@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from semifreddo.deploy.contract import check_format, read_artifact
+from semifreddo.models.network import dsp_slices
 
 from . import units
 from .characterize import DEFAULT_TABLE, TABLE_FORMAT
@@ -91,7 +92,7 @@ class UnitCosts:
         """One configurable multiplier, unsigned ``x_bits`` by signed ``w_bits`` (its output register
         is counted with the pipeline)."""
         p = {"x_bits": x_bits, "w_bits": w_bits}
-        if dsp and units.uses_dsp(x_bits, w_bits):
+        if dsp and dsp_slices(x_bits, w_bits):
             f = units.multiplier_dsp_features(p)
             return Resources(lut=self.predict("multiplier_dsp", "lut", f), dsp=self.predict("multiplier_dsp", "dsp", f))
         return Resources(lut=self.predict("multiplier_lut", "lut", units.multiplier_features(p)))

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from semifreddo.deploy.boards import BOARDS, FIT_LIMITS
 from semifreddo.deploy.regmap import slot_bits_for
 from semifreddo.models import network as net
 from semifreddo.models.fixedpoint import Fixed, sum_of_products
@@ -106,7 +107,6 @@ class Estimate:
     core_id: str | None
     designs: dict[str, Design]
     table: str
-    dsp: bool
     general_by_repeat: dict[int, Design] = field(default_factory=dict)   # the baseline at each repeat's throughput
 
     def ratios(self) -> dict[str, dict[str, float]]:
@@ -117,8 +117,9 @@ class Estimate:
 
     @property
     def label(self) -> str:
-        policy = "DSP48E1" if self.dsp else "LUTs"
-        return (f"ESTIMATE from unit-cost table {self.table}; configurable multipliers in {policy}; "
+        policy = {"auto": f"in DSP48E1s while {self.spec.board}'s last, then in LUTs (layer by layer)",
+                  "dsp": "in DSP48E1s", "lut": "in LUTs"}[self.spec.multipliers]
+        return (f"ESTIMATE from unit-cost table {self.table}; configurable multipliers {policy}; "
                 f"{AREA_NOTE}; power: {power.ENERGY_SOURCE}")
 
 
@@ -193,7 +194,7 @@ def conv_layer(conv: _Conv, width: int, costs: UnitCosts, dsp: bool) -> Layer:
                  conv.k * conv.k * conv.c_in * channels)
 
 
-def blend_layer(spec: Spec, layer: net.Layer, name: str, costs: UnitCosts, dsp: bool) -> Layer:
+def blend_layer(spec: Spec, layer: net.Layer, name: str, costs: UnitCosts) -> Layer:
     """Per channel: d = f - t, p = alpha * d, out = requantize(t + p); plus the core-shuffle mux."""
     a = layer.result.bits
     alpha = layer.alpha_fmt
@@ -201,7 +202,8 @@ def blend_layer(spec: Spec, layer: net.Layer, name: str, costs: UnitCosts, dsp: 
     product_bits = alpha.bits + 1 + a + 1
     sum_bits = product_bits + 1
     per_channel = (Resources(lut=costs.adders([a + 1, a + 2]), ff=(a + 1) + product_bits + sum_bits)
-                   + costs.multiplier(alpha.bits, a + 1, dsp) + costs.requantize(sum_bits, alpha.frac, a))
+                   + costs.multiplier(*layer.multiplier_operands, layer.multiplier == "dsp")
+                   + costs.requantize(sum_bits, alpha.frac, a))
     r = t * per_channel
     if layer.copy_of is None:
         r = r + costs.register(t * alpha.bits)
@@ -210,7 +212,12 @@ def blend_layer(spec: Spec, layer: net.Layer, name: str, costs: UnitCosts, dsp: 
     r = r + costs.fifo(t * a)
     energy = t * (power.add_pj(2 * a + 3) + power.multiply_pj(alpha.bits + 1, a + 1) + power.add_pj(sum_bits))
     return Layer(name, r, energy, 4, f"{t} channels, alpha {alpha.describe()}" + (", core shuffle" if layer.shuffle
-                                                                                   else ""))
+                                                                                   else "") + _in(layer))
+
+
+def _in(layer: net.Layer) -> str:
+    """Where a layer's configurable multipliers are, for its row's note."""
+    return f", multipliers in {layer.multiplier.upper()}" if layer.multiplier else ""
 
 
 def twin_register_words(spec: Spec) -> int:
@@ -227,7 +234,7 @@ def twin_register_words(spec: Spec) -> int:
 # --------------------------------------------------------------------------------------------
 
 def dataflow_design(network: net.Network, codes: dict | None, costs: UnitCosts, *, frozen_constant: bool,
-                    dsp: bool, clock_mhz: float, n_words: int) -> Design:
+                    clock_mhz: float, n_words: int) -> Design:
     """One row per hardware stage of the network description; latency along its longest path."""
     spec = network.spec
     _, w, _ = spec.input_shape
@@ -256,16 +263,17 @@ def dataflow_design(network: net.Network, codes: dict | None, costs: UnitCosts, 
             # A block's conv feeds a ReLU into the activation format; its requantizers are priced here.
             row = conv_layer(_Conv(f"{layer.tag}.{layer.core}", layer.in_fmt, layer.c_in, layer.kernel,
                                    conv_cost(layer), layer.accum.frac, spec.activations, layer.copy_of is None),
-                             w, costs, dsp)
+                             w, costs, layer.multiplier == "dsp")
+            row.note += _in(layer)
             row.role = "frozen" if layer.frozen else "trainable"
         elif layer.kind == "blend":
-            row = blend_layer(spec, layer, f"{layer.tag}.{layer.core}.blend", costs, dsp)
+            row = blend_layer(spec, layer, f"{layer.tag}.{layer.core}.blend", costs)
         elif layer.kind == "gate":
             bits = layer.c_out * layer.result.bits
             row = Layer(f"{layer.tag}.gate.{layer.core}", costs.mux2(bits), 0.0, 1,
                         f"repeat gate, {layer.c_out} channels")
         elif layer.kind in ("dense", "conv"):
-            row = head_layer(network, layer, costs, dsp)
+            row = head_layer(network, layer, costs)
         if row is not None:
             row.in_group = network.reuse and network.in_group(layer)
             rows.append(row)
@@ -328,7 +336,7 @@ def frame_period(spec: Spec, blocks=None) -> int:
     return (h + pad) * (w + pad)
 
 
-def head_layer(network: net.Network, layer: net.Layer, costs: UnitCosts, dsp: bool) -> Layer:
+def head_layer(network: net.Network, layer: net.Layer, costs: UnitCosts) -> Layer:
     """The head: average pool and a dense layer folded over the frame (classify), or a 1x1 conv."""
     spec = network.spec
     h, w, _ = spec.input_shape
@@ -336,11 +344,12 @@ def head_layer(network: net.Network, layer: net.Layer, costs: UnitCosts, dsp: bo
     channels, outputs = layer.c_in, layer.c_out
     weights, bias, out = layer.weight_fmt, layer.bias_fmt, network.output.result
     acc = layer.accum
+    dsp = layer.multiplier == "dsp"
     registers = costs.register(channels * outputs * weights.bits + outputs * bias.bits)
     if layer.kind == "dense":
         pool = network.of_kind("pool")[0].accum
-        # The dense layer runs once per frame, folded over the frame's pixels.
-        lanes = math.ceil(channels * outputs / (h * w))
+        # The dense layer runs once per frame, folded over the frame's pixels (network: reuse factor).
+        lanes = math.ceil(channels * outputs / layer.reuse_factor)
         per_lane = (costs.multiplier(act.bits, weights.bits, dsp) + costs.accumulator(acc.bits, act.bits + weights.bits)
                     + costs.mux(math.ceil(channels * outputs / lanes), weights.bits) + costs.mux(channels, act.bits))
         divide = (h * w).bit_length() - 1          # the average is a shift: h * w is a power of two
@@ -352,7 +361,7 @@ def head_layer(network: net.Network, layer: net.Layer, costs: UnitCosts, dsp: bo
                   * (power.multiply_pj(act.bits + 1, weights.bits) + power.add_pj(acc.bits)))
         cycles = math.ceil(channels * outputs / lanes) + outputs + 3
         note = f"pool {channels} channels, dense {channels}x{outputs} on {lanes} multiplier(s) folded over the frame"
-        return Layer("head", r, energy, cycles, note)
+        return Layer("head", r, energy, cycles, note + _in(layer))
     cost = datapath.tree_cost(configurable_trees(act, weights, bias, channels, outputs))
     r = costs.tree(cost, dsp) + costs.fifo(32)
     energy = _tree_energy(cost)
@@ -360,7 +369,7 @@ def head_layer(network: net.Network, layer: net.Layer, costs: UnitCosts, dsp: bo
     for acc_bits in cost.out_bits:
         r = r + costs.requantize(acc_bits, drop, out.bits, True)
         energy += power.add_pj(acc_bits)
-    return Layer("head", r, energy, cost.stages + 2, f"1x1 conv {channels} -> {outputs}, configurable")
+    return Layer("head", r, energy, cost.stages + 2, f"1x1 conv {channels} -> {outputs}, configurable" + _in(layer))
 
 
 def bank_layer(n_words: int, costs: UnitCosts) -> Layer:
@@ -405,7 +414,7 @@ def network_work(spec: Spec, repeat: int | None = None) -> _Work:
     return _Work(macs, reads, writes, network.parameter_counts()["total"], acc_bits, head.c_in, max(spec.kernels))
 
 
-def general_design(spec: Spec, costs: UnitCosts, *, dsp: bool, clock_mhz: float, repeat: int | None = None,
+def general_design(spec: Spec, costs: UnitCosts, *, clock_mhz: float, repeat: int | None = None,
                    period: int | None = None) -> Design:
     """A weight-stationary MAC array (QUIDAM's and the TPU's organization): each MAC holds its
     weight in a double-buffered register, multiplies the activation passing through, and adds the
@@ -421,13 +430,19 @@ def general_design(spec: Spec, costs: UnitCosts, *, dsp: bool, clock_mhz: float,
     macs = math.ceil(work.macs_per_pixel * h * w / period)   # MAC units for one frame per IP frame period
     layers = []
 
-    per_mac = (costs.multiplier(x_bits, w_bits, dsp)
-               # flip-flops: partial sum, double-buffered weight, activation passed on, product register
-               + Resources(lut=costs.adders([work.acc_bits]),
-                           ff=work.acc_bits + 2 * w_bits + x_bits + (x_bits + 1 + w_bits)))
+    # The same multiplier policy as the IP: with `auto`, MACs in DSPs while the board's last.
+    slices = net.dsp_slices(x_bits, w_bits)
+    budget = int(FIT_LIMITS["dsp"] * BOARDS[spec.board].capacity["dsp"])
+    in_dsp = {"dsp": macs, "lut": 0, "auto": min(macs, budget // slices) if slices else 0}[spec.multipliers]
+    in_dsp = in_dsp if slices else 0
+    # flip-flops: partial sum, double-buffered weight, activation passed on, product register
+    rest = Resources(lut=costs.adders([work.acc_bits]), ff=work.acc_bits + 2 * w_bits + x_bits + (x_bits + 1 + w_bits))
+    array = (in_dsp * costs.multiplier(x_bits, w_bits, True) + (macs - in_dsp) * costs.multiplier(x_bits, w_bits, False)
+             + macs * rest)
     mac_energy = macs * (power.multiply_pj(x_bits + 1, w_bits) + power.add_pj(work.acc_bits))
-    layers.append(Layer("mac_array", macs * per_mac, mac_energy, 2,
-                        f"{macs} MACs of {x_bits + 1}x{w_bits} bits, {work.acc_bits}-bit partial sums", macs))
+    layers.append(Layer("mac_array", array, mac_energy, 2,
+                        f"{macs} MACs of {x_bits + 1}x{w_bits} bits ({in_dsp} in DSPs), {work.acc_bits}-bit partial "
+                        "sums", macs))
 
     weight_bits = work.weights * w_bits
     per_cycle = math.ceil(weight_bits / period)
@@ -480,7 +495,7 @@ def estimate_spec(spec: Spec, build, costs: UnitCosts | None = None, **options) 
     return estimate(spec, codes, costs, core_id=core_id, **options)
 
 
-def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *, dsp: bool = False,
+def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *,
              clock_mhz: float = DEFAULT_CLOCK_MHZ, core_id: str | None = None) -> Estimate:
     """Estimate all three designs. ``codes`` are the frozen core's integer codes
     (``FrozenCore.codes``); they are required when the spec has a frozen core."""
@@ -491,13 +506,13 @@ def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *, 
         raise ValueError("the frozen codes are needed to estimate a spec with a frozen core")
     n_words = register_map(spec).n_words
     network = net.hardware_layout(spec)
-    ip = dataflow_design(network, codes, costs, frozen_constant=True, dsp=dsp, clock_mhz=clock_mhz, n_words=n_words)
-    twin = dataflow_design(network, codes, costs, frozen_constant=False, dsp=dsp, clock_mhz=clock_mhz,
+    ip = dataflow_design(network, codes, costs, frozen_constant=True, clock_mhz=clock_mhz, n_words=n_words)
+    twin = dataflow_design(net.twin_layout(spec), codes, costs, frozen_constant=False, clock_mhz=clock_mhz,
                            n_words=twin_register_words(spec))
     # The general accelerator at the IP's throughput, running as many repeats: at the most the IP
     # runs (the network as deep as it is built for) for the comparison, at every count for the table.
-    at_repeat = {r: general_design(spec, costs, dsp=dsp, clock_mhz=clock_mhz, repeat=r, period=cycles)
+    at_repeat = {r: general_design(spec, costs, clock_mhz=clock_mhz, repeat=r, period=cycles)
                  for r, cycles in ip.cycles_by_repeat.items()}
     general = at_repeat[spec.repeat_max]
     designs = {"semifreddo": ip, "configurable": twin, "general": general}
-    return Estimate(spec, core_id, designs, costs.source, dsp, general_by_repeat=at_repeat)
+    return Estimate(spec, core_id, designs, costs.source, general_by_repeat=at_repeat)

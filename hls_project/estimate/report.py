@@ -11,6 +11,8 @@ from pathlib import Path
 
 from semifreddo.deploy.fileio import atomic_write_bytes, atomic_write_text
 
+from semifreddo.deploy.boards import BOARDS, FIT_LIMITS
+
 from .estimator import DESIGNS, TITLES, Design, Estimate
 
 METRICS = (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram18", "BRAM18"), ("area", "area"),
@@ -100,30 +102,49 @@ def text_report(est: Estimate, layers: bool = True) -> str:
     for name, ratio in est.ratios().items():
         out.append(f"{'vs ' + TITLES[name]:<30} " + " ".join(
             f"{ratio[key]:>9.1f}x" if ratio[key] == ratio[key] else f"{'n/a':>10}" for key, _ in METRICS))
-    out += [""] + board_fit(ip)
+    out += [""] + board_fit(ip, spec)
     return "\n".join(out)
 
 
-def board_fit(design: Design) -> list[str]:
+def board_fit(design: Design, spec) -> list[str]:
     """Estimated utilization of each board's programmable logic (board table capacities)."""
-    from semifreddo.deploy.boards import BOARDS
-
     used = design.total.rounded()
-    lines = [f"does the {TITLES[design.name]} fit? (estimated use of each board's programmable logic)"]
+    lines = [f"does the {TITLES[design.name]} fit? (estimated use of each board's programmable logic, multipliers "
+             f"placed for {spec.board}; a board fits when every share is within {_limits()})"]
     for board in BOARDS.values():
         if not board.capacity:
             continue
         shares = {key: used.get(key, 0) / capacity for key, capacity in board.capacity.items()}
-        verdict = "fits" if max(shares.values()) <= 1.0 else "does NOT fit"
+        verdict = "fits" if all(shares[key] <= FIT_LIMITS[key] for key in shares) else "does NOT fit"
         lines.append(f"  {board.name:<11} {board.part:<22} " + "  ".join(
             f"{key.upper()} {share:6.0%}" for key, share in shares.items()) + f"  -> {verdict}")
     return lines
 
 
+def _limits() -> str:
+    return ", ".join(f"{key.upper()} {limit:.0%}" for key, limit in FIT_LIMITS.items())
+
+
+def fit_verdict(est: Estimate) -> tuple[bool, str]:
+    """Whether the IP fits the spec's board with margin, as one line naming what is over and by how much."""
+    board = BOARDS[est.spec.board]
+    used = est.designs["semifreddo"].total.rounded()
+    over = []
+    for key, capacity in board.capacity.items():
+        limit = FIT_LIMITS[key] * capacity
+        if used[key] > limit:
+            over.append(f"{key.upper()} {used[key]:,} is {used[key] / capacity:.0%} of its {capacity:,}, "
+                        f"{used[key] - limit:,.0f} over the {FIT_LIMITS[key]:.0%} limit")
+    shares = ", ".join(f"{key.upper()} {used[key] / capacity:.0%}" for key, capacity in board.capacity.items())
+    if over:
+        return False, f"the {est.spec.name} IP does NOT fit {board.name} ({board.part}) by estimate: {'; '.join(over)}"
+    return True, f"the {est.spec.name} IP fits {board.name} ({board.part}) by estimate: {shares} (limits {_limits()})"
+
+
 def to_json(est: Estimate) -> dict:
     return {
         "label": est.label, "spec": est.spec.name, "frozen_fraction": est.spec.frozen_fraction,
-        "core_id": est.core_id, "table": est.table, "dsp": est.dsp,
+        "core_id": est.core_id, "table": est.table, "board": est.spec.board, "multipliers": est.spec.multipliers,
         "designs": {name: {"summary": row, "layers": [
             {"name": layer.name, **layer.resources.rounded(), "pj_per_cycle": round(layer.pj_per_cycle, 3),
              "latency": layer.latency, "note": layer.note} for layer in est.designs[name].layers]}
@@ -171,7 +192,7 @@ def bar_chart(est: Estimate) -> bytes:
     ax.set_ylabel("relative to the SemifreddoNet IP")
     ax.set_title(f"ESTIMATE: {est.spec.name}, frozen fraction {est.spec.frozen_fraction:.0%}", fontsize=10)
     ax.legend(fontsize=8)
-    fig.text(0.01, 0.01, f"estimate from {est.table}; multipliers in {'DSP' if est.dsp else 'LUTs'}; "
+    fig.text(0.01, 0.01, f"estimate from {est.table}; multipliers {est.spec.multipliers} on {est.spec.board}; "
              "power: Horowitz 45 nm op energies", fontsize=6.5, color="dimgray")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     buffer = io.BytesIO()

@@ -18,13 +18,12 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from semifreddo.models.network import dsp_slices
+
 from . import datapath
 
-# A 7-series DSP48E1 multiplies a 25-bit by an 18-bit signed operand (UG479). Yosys maps a multiply
-# to DSP48s only when its product is at least 9 bits wide (DSP_Y_MINWIDTH in synth_xilinx), so the
-# narrowest multipliers stay in LUTs even under the DSP policy.
-DSP_A_BITS, DSP_B_BITS = 25, 18
-DSP_MIN_PRODUCT_BITS = 9
+# Which multipliers go to DSP48E1s, and how many each takes, is the network description's rule
+# (semifreddo.models.network.dsp_slices), so the hardware and its price agree.
 
 
 @dataclass(frozen=True)
@@ -100,14 +99,8 @@ def multiplier_features(p: dict) -> dict[str, float]:
     return {"product_bits": float(a * b), "operand_bits": float(a + b), "one": 1.0}
 
 
-def uses_dsp(x_bits: int, w_bits: int) -> bool:
-    """Whether the DSP policy puts this multiplier in DSP48s (its product is x_bits + w_bits wide)."""
-    return x_bits + w_bits >= DSP_MIN_PRODUCT_BITS
-
-
 def multiplier_dsp_features(p: dict) -> dict[str, float]:
-    a, b = sorted((p["x_bits"] + 1, p["w_bits"]), reverse=True)
-    return {"dsp_slices": float(math.ceil(a / DSP_A_BITS) * math.ceil(b / DSP_B_BITS))}
+    return {"dsp_slices": float(dsp_slices(p["x_bits"], p["w_bits"]))}
 
 
 def _multiplier_verilog(p: dict) -> str:
@@ -120,7 +113,7 @@ MULTIPLIER_FAMILIES = (
     Family("multiplier_lut", "multiplier_lut", "configurable multiplier in LUTs (-nodsp), registered",
            MULTIPLIER_GRID, _multiplier_verilog, multiplier_features),
     Family("multiplier_dsp", "multiplier_dsp", "configurable multiplier with DSP48E1s allowed, registered",
-           tuple(p for p in MULTIPLIER_GRID if p["x_bits"] == p["w_bits"] and uses_dsp(p["x_bits"], p["w_bits"])),
+           tuple(p for p in MULTIPLIER_GRID if p["x_bits"] == p["w_bits"] and dsp_slices(p["x_bits"], p["w_bits"])),
            _multiplier_verilog, multiplier_dsp_features, fitted=("lut", "dsp"), dsp=True),
 )
 

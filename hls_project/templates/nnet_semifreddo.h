@@ -20,8 +20,35 @@
 #include "ap_int.h"
 #include "hls_stream.h"
 #include "nnet_common.h"
+#include "nnet_mult.h"
 
 namespace nnet {
+
+namespace product {
+
+// hls4ml's plain product with the multiplier bound to DSP48 slices or to LUTs (fabric): the
+// converter picks one per layer by the spec's multiplier policy (hardware.multipliers).
+template <class x_T, class w_T> class mult_dsp : public Product {
+  public:
+    static auto product(x_T a, w_T w) -> decltype(a * w) {
+        #pragma HLS INLINE
+        decltype(a * w) p = a * w;
+        #pragma HLS BIND_OP variable=p op=mul impl=dsp
+        return p;
+    }
+};
+
+template <class x_T, class w_T> class mult_lut : public Product {
+  public:
+    static auto product(x_T a, w_T w) -> decltype(a * w) {
+        #pragma HLS INLINE
+        decltype(a * w) p = a * w;
+        #pragma HLS BIND_OP variable=p op=mul impl=fabric
+        return p;
+    }
+};
+
+} // namespace product
 
 struct alpha_blend_config {
     static const unsigned n_pixels = 1;      // pixels per frame
@@ -30,6 +57,7 @@ struct alpha_blend_config {
     static const unsigned frozen_offset = 0; // channel j blends with frozen channel (offset + j) % n_frozen
     typedef ap_ufixed<9, 1> alpha_t;
     typedef ap_fixed<18, 4> accum_t;
+    template <class x_T, class y_T> using product = nnet::product::mult<x_T, y_T>;
 };
 
 template <class frozen_T, class own_T, class res_T, typename CONFIG_T>
@@ -38,7 +66,10 @@ typename res_T::value_type blend_one(typename frozen_T::value_type f, typename o
     #pragma HLS INLINE
     typename CONFIG_T::accum_t frozen_value = f;
     typename CONFIG_T::accum_t own_value = t;
-    typename CONFIG_T::accum_t blended = own_value + alpha * (frozen_value - own_value);
+    typename CONFIG_T::accum_t difference = frozen_value - own_value;
+    typename CONFIG_T::accum_t blended =
+        own_value + CONFIG_T::template product<typename CONFIG_T::alpha_t, typename CONFIG_T::accum_t>::product(
+                        alpha, difference);
     return typename res_T::value_type(blended);
 }
 
