@@ -55,13 +55,13 @@ def require_fit(args, board) -> None:
         print(f"--force: not checking whether the IP fits {board.name}")
         return
     spec = load_spec(args.spec)
-    hls = read_manifest(BuildPaths.for_spec(spec, args.build).hls, args.spec)
-    if spec.multipliers == "auto" and hls.get("board") != board.name:
-        raise DoesNotFitError(f"the HLS project was converted with multipliers placed for {hls.get('board')}, not "
-                              f"{board.name}; run `semifreddo convert {args.spec} --board {board.name}` first")
-    fits, line = fit_verdict(estimate_spec(spec.replace(board=board.name), args.build))
+    # The project as converted: its multipliers were placed for the board it was converted for.
+    converted_for = read_manifest(BuildPaths.for_spec(spec, args.build).hls, args.spec).get("board", spec.board)
+    fits, line = fit_verdict(estimate_spec(spec.replace(board=converted_for), args.build), board.name)
     if not fits:
-        raise DoesNotFitError(f"{line}; narrow the spec (`semifreddo explore`) or pass --force (FORCE=1)")
+        hint = (f"convert for it (`semifreddo convert {args.spec} --board {board.name}`), "
+                if converted_for != board.name and spec.multipliers == "auto" else "")
+        raise DoesNotFitError(f"{line}; {hint}narrow the spec (`semifreddo explore`) or pass --force (FORCE=1)")
     print(line)
 
 

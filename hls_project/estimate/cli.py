@@ -25,6 +25,17 @@ def _list(kind, name: str, lo: float, hi: float):
     return parse
 
 
+def _choices(name: str, choices: tuple[str, ...]):
+    """An argparse type for a comma-separated list of some of ``choices``."""
+    def parse(text: str):
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        bad = [v for v in values if v not in choices]
+        if not values or bad:
+            raise argparse.ArgumentTypeError(f"{name}: {', '.join(bad) or repr(text)} not one of {', '.join(choices)}")
+        return values
+    return parse
+
+
 def _formats(text: str):
     from .explore import FORMATS
 
@@ -81,7 +92,9 @@ def cmd_explore(args) -> int:
 
     base = load_spec(args.spec)
     quiet_tensorflow()
-    from .explore import explore, grid
+    from semifreddo.deploy.boards import fpga_board
+
+    from .explore import DEFAULT, explore, grid
 
     task = args.task or base.targets[0].task
     base.target(task)                                  # refuses a task the spec does not have
@@ -89,20 +102,31 @@ def cmd_explore(args) -> int:
         raise SemifreddoError(f"--epochs must be at least 1, got {args.epochs}")
     if args.workers is not None and args.workers < 1:
         raise SemifreddoError(f"--workers must be at least 1, got {args.workers}")
+    board = fpga_board(args.board, "fit").name if args.board else DEFAULT
     points = grid(args.spec, base, args.fractions, args.weight_bits, args.act_bits or [base.activations.bits],
-                  args.formats, task, args.epochs, args.subset or 0)
+                  args.formats, task, args.epochs, args.subset or 0, frozen_widths=args.frozen_widths or (DEFAULT,),
+                  trainable_widths=args.trainable_widths or (DEFAULT,), trainable_bits=args.trainable_bits or (DEFAULT,),
+                  implementations=args.implementations or (DEFAULT,), repeat_hardware=args.repeat_hardware or (DEFAULT,),
+                  multipliers=args.multipliers or (DEFAULT,), board=board, full=args.full)
     out = Path(args.out) if args.out else Path(args.build) / base.name / "explore"
     build = out / "points"
     result = explore(points, out, build, scheduler=args.scheduler, workers=args.workers, progress=args.progress)
     ok = [r for r in result.rows if r.get("status") == "ok"]
     invalid = [r for r in result.rows if str(r.get("status", "")).startswith("invalid")]
     print(f"{len(points)} points: {result.computed} computed, {result.reused} already in {result.csv}")
-    print(f"{'name':<34} {'frozen':>7} {'quality':>9} {'LUT (est.)':>11} {'area (est.)':>12} {'vs general':>10}")
+    print(f"{'name':<40} {'frozen':>7} {'quality':>8} {'gap':>7} {'LUT (est.)':>11} {'DSP':>5} "
+          f"{'area vs general':>15} {'power vs general':>16}  fits")
     for row in sorted(ok, key=lambda r: float(r["area"])):
-        print(f"{row['name']:<34} {float(row['frozen_fraction']):>7.1%} {float(row['quality']):>9.4f} "
-              f"{float(row['lut']):>11,.0f} {float(row['area']):>12,.0f} {float(row['area_vs_general']):>9.1f}x")
+        gap = f"{100 * float(row['gap']):+.1f}" if row.get("gap") not in (None, "") else "-"
+        print(f"{row['name']:<40} {float(row['frozen_fraction']):>7.1%} {float(row['quality']):>8.4f} {gap:>7} "
+              f"{float(row['lut']):>11,.0f} {float(row['dsp']):>5,.0f} {float(row['area_vs_general']):>14.1f}x "
+              f"{float(row['power_vs_general']):>15.1f}x  {row.get('fits', '')}")
     for row in invalid:
         print(f"skipped {row['fraction']}/{row['weight_bits']}/{row['act_bits']}/{row['format']}: {row['status']}")
+    goal = [r for r in ok if float(r["area_vs_general"]) >= 10 and float(r["power_vs_general"]) >= 10
+            and r.get("gap") not in (None, "") and float(r["gap"]) >= -0.01]
+    print(f"{len(goal)} point(s) reach 10x area and power with a gap of at most 1 point"
+          + ("" if args.full else " (run with --full to measure the gap to full fine-tuning)"))
     print(f"wrote {result.csv} and {result.png} (areas are ESTIMATES from the unit-cost table)")
     return 0
 
@@ -150,6 +174,21 @@ def register(sub) -> None:
     p.add_argument("--formats", type=_formats, default=["fixed", "po2-1", "po2-2"], metavar="F,F,...",
                    help="frozen-weight formats: fixed (b-bit), po2-1 and po2-2 (sums of 1 or 2 powers of two); "
                         "default all three")
+    p.add_argument("--frozen-widths", type=_list(int, "--frozen-widths", 0, 512), metavar="W,W,...",
+                   help="frozen-core widths (with --trainable-widths instead of --fractions; default: the spec's)")
+    p.add_argument("--trainable-widths", type=_list(int, "--trainable-widths", 1, 256), metavar="W,W,...",
+                   help="trainable-core widths (instead of deriving the widths from --fractions)")
+    p.add_argument("--trainable-bits", type=_list(int, "--trainable-bits", 2, 16), metavar="B,B,...",
+                   help="bits of the configurable weights (default: --weight-bits)")
+    p.add_argument("--implementations", type=_choices("--implementations", ("adder_graph", "multipliers")),
+                   metavar="I,I", help="frozen convs as adder_graph and/or multipliers (default: the spec's)")
+    p.add_argument("--repeat-hardware", type=_choices("--repeat-hardware", ("reuse", "unrolled")), metavar="H,H",
+                   help="repeated blocks reused and/or unrolled (default: the spec's)")
+    p.add_argument("--multipliers", type=_choices("--multipliers", ("auto", "dsp", "lut")), metavar="P,P",
+                   help="configurable-multiplier policies to try (default: the spec's)")
+    p.add_argument("--board", metavar="BOARD", help="the board to fit (a `fits` column; default: the spec's)")
+    p.add_argument("--full", action="store_true",
+                   help="also train full fine-tuning at each point's size, to report the accuracy gap (slower)")
     p.add_argument("--task", metavar="NAME", help="target task whose quality is reported (default: the spec's first)")
     p.add_argument("--epochs", type=int, default=5, metavar="N",
                    help="training epochs per point, core and task (default 5)")

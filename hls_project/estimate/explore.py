@@ -22,23 +22,36 @@ from semifreddo.deploy.errors import SemifreddoError
 from semifreddo.deploy.fileio import atomic_write_bytes, atomic_write_text
 
 FORMATS = ("fixed", "po2-1", "po2-2")
-# The columns that identify a point; a row whose key matches is never computed again.
-KEY = ("spec", "fraction", "weight_bits", "act_bits", "format", "task", "epochs", "subset")
-COLUMNS = KEY + ("name", "status", "frozen_fraction", "frozen_width", "trainable_width", "quality_metric",
-                 "quality", "source_quality", "lut", "ff", "dsp", "bram18", "area", "power_mw",
-                 "area_vs_configurable", "area_vs_general", "power_vs_general", "seconds")
+AREA_GOAL = 10.0          # the paper's claim: 10x less area and power than a general-purpose accelerator
+GAP_GOAL = 0.01           # within 1 accuracy point of full fine-tuning
+# The columns that identify a point; a row whose key matches is never computed again. A key column
+# an older CSV does not have reads as "-" (the spec's own value).
+KEY = ("spec", "fraction", "weight_bits", "act_bits", "format", "task", "epochs", "subset", "frozen_width",
+       "trainable_width", "trainable_bits", "implementation", "repeat_hardware", "multipliers", "board", "full")
+COLUMNS = KEY + ("name", "status", "frozen_fraction", "frozen_channels", "trainable_channels", "quality_metric", "quality", "source_quality",
+                 "full_quality", "gap", "lut", "ff", "dsp", "bram18", "area", "power_mw", "area_vs_configurable",
+                 "area_vs_general", "power_vs_general", "fits", "seconds")
+DEFAULT = "-"             # a knob left at the spec's value
 
 
 @dataclass(frozen=True)
 class Point:
     spec: str              # spec name or path, as given
-    fraction: float
-    weight_bits: int       # frozen fixed-point weights and the configurable weights
+    fraction: float        # frozen fraction the widths are chosen for (unused when widths are given)
+    weight_bits: int       # frozen fixed-point weights (and the configurable ones, unless trainable_bits)
     act_bits: int
     format: str            # "fixed", "po2-1" or "po2-2"; "none" when nothing is frozen
     task: str
     epochs: int
     subset: int            # 0: all samples
+    frozen_width: object = DEFAULT          # widths: DEFAULT derives both from the fraction
+    trainable_width: object = DEFAULT
+    trainable_bits: object = DEFAULT        # configurable weight bits (DEFAULT: weight_bits)
+    implementation: str = DEFAULT           # frozen_core.implementation
+    repeat_hardware: str = DEFAULT          # repeat.hardware
+    multipliers: str = DEFAULT              # hardware.multipliers
+    board: str = DEFAULT                    # hardware.board: the board to fit
+    full: bool = False                      # also train full fine-tuning at the same size, for the gap
 
     def key(self) -> tuple[str, ...]:
         return tuple(_cell(getattr(self, k)) for k in KEY)
@@ -53,7 +66,12 @@ def point_spec(base, point: Point):
     from semifreddo.models.fixedpoint import Fixed
     from semifreddo.models.spec import FrozenWeights
 
-    spec = base.with_frozen_fraction(point.fraction)
+    if point.frozen_width == DEFAULT and point.trainable_width == DEFAULT:
+        spec = base.with_frozen_fraction(point.fraction)
+    else:
+        spec = base.replace(frozen_width=base.frozen_width if point.frozen_width == DEFAULT else int(point.frozen_width),
+                            trainable_width=base.trainable_width if point.trainable_width == DEFAULT
+                            else int(point.trainable_width))
     if point.format == "fixed":
         frozen = FrozenWeights("fixed", bits=point.weight_bits, integer=spec.frozen_weights.storage.integer
                                if spec.frozen_weights.format == "fixed" else 0)
@@ -63,18 +81,36 @@ def point_spec(base, point: Point):
     else:
         frozen = spec.frozen_weights
     tw, act = spec.trainable_weights, spec.activations
+    trainable_bits = point.weight_bits if point.trainable_bits == DEFAULT else int(point.trainable_bits)
+    hardware = {field: value for field, value in (("frozen_implementation", point.implementation),
+                                                 ("repeat_hardware", point.repeat_hardware),
+                                                 ("multipliers", point.multipliers), ("board", point.board))
+                if value != DEFAULT}
     tag = point.format.replace("-", "k")
-    name = f"{spec.name}-w{point.weight_bits}-a{point.act_bits}-{tag}"
-    return spec.replace(name=name, frozen_weights=frozen, trainable_weights=Fixed(point.weight_bits, tw.integer, True),
-                        activations=Fixed(point.act_bits, act.integer, False))
+    name = (f"{spec.name}-f{spec.frozen_width}t{spec.trainable_width}-w{point.weight_bits}c{trainable_bits}"
+            f"-a{point.act_bits}-{tag}")
+    name += "".join(f"-{value}" for value in hardware.values())
+    return spec.replace(name=name[:40].rstrip("-"), frozen_weights=frozen,
+                        trainable_weights=Fixed(trainable_bits, tw.integer, True),
+                        activations=Fixed(point.act_bits, act.integer, False), **hardware)
 
 
-def grid(spec_arg: str, base, fractions, weight_bits, act_bits, formats, task: str, epochs: int,
-         subset: int) -> list[Point]:
+def grid(spec_arg: str, base, fractions, weight_bits, act_bits, formats, task: str, epochs: int, subset: int, *,
+         frozen_widths=(DEFAULT,), trainable_widths=(DEFAULT,), trainable_bits=(DEFAULT,),
+         implementations=(DEFAULT,), repeat_hardware=(DEFAULT,), multipliers=(DEFAULT,), board: str = DEFAULT,
+         full: bool = False) -> list[Point]:
+    """Every combination of the knobs. Given widths replace the fractions (the frozen fraction is
+    then whatever the widths give)."""
+    if frozen_widths != (DEFAULT,) or trainable_widths != (DEFAULT,):
+        fractions = [base.frozen_fraction]
     points = []
-    for fraction, wb, ab, fmt in itertools.product(fractions, weight_bits, act_bits, formats):
-        fmt = "none" if fraction == 0 else fmt
-        point = Point(spec_arg, float(fraction), int(wb), int(ab), fmt, task, int(epochs), int(subset))
+    for combo in itertools.product(fractions, weight_bits, act_bits, formats, frozen_widths, trainable_widths,
+                                   trainable_bits, implementations, repeat_hardware, multipliers):
+        fraction, wb, ab, fmt, fw, tw, tb, impl, rh, mult = combo
+        nothing_frozen = fraction == 0 or fw == 0
+        fmt = "none" if nothing_frozen else fmt
+        point = Point(spec_arg, float(fraction), int(wb), int(ab), fmt, task, int(epochs), int(subset), fw, tw, tb,
+                      DEFAULT if nothing_frozen else impl, rh, mult, board, full)
         if point not in points:
             points.append(point)
     return points
@@ -104,26 +140,34 @@ def run_point(point: Point, build: str) -> dict:
     from semifreddo.models.training import quality, train_core, train_task
 
     from .estimator import estimate
+    from .report import fit_verdict
 
     subset = point.subset or None
     core = train_core(spec, build, epochs=point.epochs, subset=subset, progress=False)
     _, source_quality = quality(core.metrics)
     metric, value = quality(core.metrics)
+    full_value = gap = ""
     if point.task != spec.source:
         result = train_task(spec, point.task, build, epochs=point.epochs, subset=subset, progress=False)
         metric, value = quality(result.metrics)
+        if point.full:
+            full = train_task(spec, point.task, build, mode="full", epochs=point.epochs, subset=subset,
+                              progress=False, write=False)
+            full_value = round(quality(full.metrics)[1], 4)
+            gap = round(value - full_value, 4)
     est = estimate(spec, core.core.codes if spec.frozen_width else None, core_id=core.core.core_id)
     ip = est.designs["semifreddo"].metrics()
     ratios = est.ratios()
+    fits, _ = fit_verdict(est)
     return {
         **row, "name": spec.name, "status": "ok", "frozen_fraction": round(spec.frozen_fraction, 4),
-        "frozen_width": spec.frozen_width, "trainable_width": spec.trainable_width, "quality_metric": metric,
-        "quality": round(value, 4), "source_quality": round(source_quality, 4),
-        **{k: round(ip[k], 1) for k in ("lut", "ff", "dsp", "bram18", "area", "power_mw")},
+        "frozen_channels": spec.frozen_width, "trainable_channels": spec.trainable_width, "quality_metric": metric,
+        "quality": round(value, 4), "source_quality": round(source_quality, 4), "full_quality": full_value,
+        "gap": gap, **{k: round(ip[k], 1) for k in ("lut", "ff", "dsp", "bram18", "area", "power_mw")},
         "area_vs_configurable": round(ratios["configurable"]["area"], 2),
         "area_vs_general": round(ratios["general"]["area"], 2),
         "power_vs_general": round(ratios["general"]["power_mw"], 2),
-        "seconds": round(time.perf_counter() - start, 1),
+        "fits": f"{'yes' if fits else 'no'} ({spec.board})", "seconds": round(time.perf_counter() - start, 1),
     }
 
 
@@ -136,8 +180,8 @@ def read_rows(path: Path) -> list[dict]:
         return []
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames is None or not set(KEY) <= set(reader.fieldnames):
-            raise SemifreddoError(f"{path}: not an explore CSV (expected columns {', '.join(KEY)}); "
+        if reader.fieldnames is None or not set(KEY[:8]) <= set(reader.fieldnames):
+            raise SemifreddoError(f"{path}: not an explore CSV (expected columns {', '.join(KEY[:8])}); "
                                   "move it away or choose another --out")
         return list(reader)
 
@@ -152,7 +196,7 @@ def write_rows(path: Path, rows: list[dict]) -> None:
 
 
 def row_key(row: dict) -> tuple[str, ...]:
-    return tuple(_cell(float(row[k])) if k == "fraction" else str(row[k]) for k in KEY)
+    return tuple(_cell(float(row[k])) if k == "fraction" else str(row.get(k) or DEFAULT) for k in KEY)
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,35 +282,65 @@ def pareto_front(rows: list[dict]) -> list[dict]:
 
 
 def pareto_plot(rows: list[dict]) -> bytes:
+    """Two panels. Left: quality against estimated IP area, with the Pareto front. Right: the
+    paper's question: area ratio against the general-purpose accelerator (x) and the gap to full
+    fine-tuning (y, when the sweep trained it; else quality), with the 10x line, the 1-point line
+    and, on the left, the LUT capacity of each board."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
+    from semifreddo.deploy.boards import BOARDS, FIT_LIMITS
+
     ok = [r for r in rows if r.get("status") == "ok"]
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
+    fig, (ax, ax_ratio) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110)
     markers = {"fixed": "o", "po2-1": "^", "po2-2": "s", "none": "x"}
+    with_gap = [r for r in ok if r.get("gap") not in (None, "")]
+    points = None
     for fmt, marker in markers.items():
         group = [r for r in ok if r["format"] == fmt]
-        if group:
-            points = ax.scatter([float(r["area"]) for r in group], [float(r["quality"]) for r in group],
-                                c=[float(r["frozen_fraction"]) for r in group], cmap="viridis", vmin=0, vmax=1,
-                                marker=marker, label=fmt, edgecolors="black", linewidths=0.4)
+        if not group:
+            continue
+        colors = [float(r["frozen_fraction"]) for r in group]
+        points = ax.scatter([float(r["lut"]) for r in group], [float(r["quality"]) for r in group], c=colors,
+                            cmap="viridis", vmin=0, vmax=1, marker=marker, label=fmt, edgecolors="black",
+                            linewidths=0.4)
+        y = [100 * float(r["gap"]) if with_gap else float(r["quality"]) for r in group if not with_gap or r in with_gap]
+        x = [float(r["area_vs_general"]) for r in group if not with_gap or r in with_gap]
+        ax_ratio.scatter(x, y, c=[c for c, r in zip(colors, group) if not with_gap or r in with_gap], cmap="viridis",
+                         vmin=0, vmax=1, marker=marker, edgecolors="black", linewidths=0.4)
     front = pareto_front(rows)
     if front:
-        ax.step([float(r["area"]) for r in front], [float(r["quality"]) for r in front], where="post",
+        ax.step([float(r["lut"]) for r in front], [float(r["quality"]) for r in front], where="post",
                 color="crimson", linewidth=1, label="Pareto front")
-        fig.colorbar(points, ax=ax, label="frozen fraction")
+    if points is not None:
+        fig.colorbar(points, ax=ax_ratio, label="frozen fraction")
+    for board in BOARDS.values():
+        if board.capacity:
+            ax.axvline(FIT_LIMITS["lut"] * board.capacity["lut"], color="gray", linestyle=":", linewidth=1)
+            ax.annotate(f"{board.name} ({FIT_LIMITS['lut']:.0%} of LUTs)",
+                        (FIT_LIMITS["lut"] * board.capacity["lut"], 1), xycoords=("data", "axes fraction"),
+                        rotation=90, va="top", ha="right", fontsize=7, color="dimgray")
     metric = ok[0]["quality_metric"] if ok else "quality"
-    areas = [float(r["area"]) for r in ok]
-    if areas and max(areas) > 5 * min(areas):
-        ax.set_xscale("log")
+    ax.set_xscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("ESTIMATED area of the SemifreddoNet IP (slice equivalents)")
+    ax.set_xlabel("ESTIMATED LUTs of the SemifreddoNet IP")
     ax.set_ylabel(f"target-task {metric} (short training)")
     ax.set_title(f"design-space exploration: {len(ok)} points", fontsize=10)
     ax.legend(fontsize=8, title="frozen format", title_fontsize=8)
+    ax_ratio.axvline(AREA_GOAL, color="crimson", linestyle="--", linewidth=1)
+    ax_ratio.annotate(f"{AREA_GOAL:g}x (the paper's claim)", (AREA_GOAL, 0.02), xycoords=("data", "axes fraction"),
+                      rotation=90, ha="right", fontsize=7, color="crimson")
+    if with_gap:
+        ax_ratio.axhline(-100 * GAP_GOAL, color="crimson", linestyle="--", linewidth=1)
+        ax_ratio.annotate("1 point below full fine-tuning", (0.01, -100 * GAP_GOAL), xycoords=("axes fraction", "data"),
+                          va="bottom", fontsize=7, color="crimson")
+    ax_ratio.set_xlabel("ESTIMATED area ratio: general-purpose accelerator / IP (same throughput)")
+    ax_ratio.set_ylabel("gap to full fine-tuning (points)" if with_gap else f"target-task {metric}")
+    ax_ratio.set_title("goal: right of the 10x line and above the 1-point line" if with_gap
+                       else "goal: right of the 10x line (sweep with --full for the accuracy gap)", fontsize=9)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -125,9 +125,10 @@ def _limits() -> str:
     return ", ".join(f"{key.upper()} {limit:.0%}" for key, limit in FIT_LIMITS.items())
 
 
-def fit_verdict(est: Estimate) -> tuple[bool, str]:
-    """Whether the IP fits the spec's board with margin, as one line naming what is over and by how much."""
-    board = BOARDS[est.spec.board]
+def fit_verdict(est: Estimate, board_name: str | None = None) -> tuple[bool, str]:
+    """Whether the IP fits a board (default: the spec's) with margin, as one line naming what is over
+    and by how much."""
+    board = BOARDS[board_name or est.spec.board]
     used = est.designs["semifreddo"].total.rounded()
     over = []
     for key, capacity in board.capacity.items():
