@@ -1,6 +1,6 @@
 """The ``Semifreddo`` hls4ml backend: Vitis HLS code generation with a register bank.
 
-It is hls4ml's Vitis backend plus three things:
+It is hls4ml's Vitis backend plus these things:
 
 * the SemifreddoNet extension layers (alpha blend, repeat gate) and their C++ (extension API);
 * the pass :class:`MarkConfigurableWeights`, which tags every configurable weight variable with
@@ -8,7 +8,14 @@ It is hls4ml's Vitis backend plus three things:
   copies of a layer the same arrays as the original, and clears the zero count hls4ml derives
   from the (placeholder) values of configurable weights, since any value can arrive at run time;
 * its own writer (:mod:`semifreddo.hls_project.writer`), which emits frozen weights as constants
-  and configurable ones as active registers loaded from the AXI-Lite shadow bank.
+  and configurable ones as active registers loaded from the AXI-Lite shadow bank;
+* the pass :class:`AdderGraphCodegen`, which builds layers with hls4ml's ``distributed_arithmetic``
+  strategy (the frozen convs with ``frozen_core.implementation: adder_graph``) as da4ml adder
+  graphs, cached on disk (:mod:`semifreddo.hls_project.adder_graph`). It takes the place of hls4ml's
+  own ``vivado:distributed_arithmetic_codegen`` in this backend's copy of the ``optimize`` flow:
+  that pass asserts the backend is called vivado or vitis, and solves again on every conversion;
+* the pass :class:`PlaceMultipliers`, which binds each layer's configurable multipliers to DSPs or
+  LUTs as the network description chose.
 
 hls4ml finds the backend through the ``hls4ml.backends`` entry point declared in pyproject.toml,
 which calls :func:`register`. Nothing in hls4ml is patched or forked.
@@ -80,12 +87,53 @@ def _backend_class():
                 PLAIN_PRODUCT, f"nnet::product::mult_{choice}<"))
             return False
 
+    class AdderGraphCodegen(OptimizerPass):
+        """Layers with strategy distributed_arithmetic: da4ml's adder graph as C++ (``da_codegen``).
+
+        Produces what hls4ml's DA pass produces (same kernel layout and input formats, via hls4ml's
+        ``get_kernel_inp_kif``; same ``dense_da_<index>`` function and wrapper), so hls4ml's DA
+        templates and its writer's ``nnet_code_gen.h`` take it unchanged. Solves every DA layer of
+        the model in one go, from the cache where it can.
+        """
+
+        def match(self, node):
+            return node.get_attr("strategy", None) == "distributed_arithmetic" and "da_codegen" not in node.attributes
+
+        def transform(self, model, node):
+            from hls4ml.backends.vivado.passes.distributed_arithmetic import add_kernel_wrapper
+            from hls4ml.model.types import Source
+
+            from .adder_graph import GraphCache, build_graphs, hls_function
+
+            info = semifreddo_info(model)
+            nodes = [n for n in model.get_layers() if self.match(n)]
+            graphs = build_graphs([_adder_graph_job(n, info) for n in nodes], GraphCache(info["adder_graph_cache"]),
+                                  progress=info["progress"])
+            first: dict[int, int] = {}       # graph -> index of the layer that emits its C++
+            for n in nodes:
+                comb = graphs[n.name]
+                n_in, n_out = comb.shape
+                fn_name = f"dense_da_{n.index}"
+                if id(comb) in first:
+                    # A repeat copy: call the original's function instead of compiling the graph twice.
+                    code = (f"template <typename inp_t, typename out_t>\nvoid {fn_name}(inp_t model_inp[{n_in}], "
+                            f"out_t model_out[{n_out}]) {{\n    #pragma HLS INLINE\n"
+                            f"    dense_da_{first[id(comb)]}<inp_t, out_t>(model_inp, model_out);\n}}\n")
+                else:
+                    first[id(comb)] = n.index
+                    code = hls_function(comb, fn_name)
+                code += "\n\n" + add_kernel_wrapper(n.index, n_in, n_out)
+                n.set_attr("da_codegen", Source(code))
+                n.set_attr("da_kernel_cost", comb.cost)
+            return False
+
     class SemifreddoBackend(VitisBackend):
         def __init__(self):
             FPGABackend.__init__(self, BACKEND_NAME)
             self._register_layer_attributes()
             register_extension_layers(self)
             self.register_pass("mark_configurable_weights", MarkConfigurableWeights)
+            self.register_pass("adder_graph_codegen", AdderGraphCodegen)
             self.register_pass("place_multipliers", PlaceMultipliers)
             self.register_source(TEMPLATES / "nnet_semifreddo.h")
             self.register_source(TEMPLATES / "semifreddo_axis.h")
@@ -103,6 +151,7 @@ def _backend_class():
             multipliers = register_flow("multipliers", [f"{self.name.lower()}:place_multipliers"],
                                         requires=[templates], backend=self.name)
             requirements = get_flow("vivado:ip").requires.copy()
+            requirements[requirements.index("vivado:optimize")] = self._optimize_flow()
             requirements.insert(requirements.index("vivado:init_layers"), validation.name)
             requirements.insert(requirements.index("vivado:apply_templates"), registers)
             requirements.insert(requirements.index("vivado:apply_templates") + 1, templates)
@@ -110,6 +159,13 @@ def _backend_class():
             self._default_flow = register_flow("ip", None, requires=requirements, backend=self.name)
             self._writer_flow = register_flow("write", ["make_stamp", f"{self.name.lower()}:write_hls"],
                                               requires=[self._default_flow], backend=self.name)
+
+        def _optimize_flow(self):
+            # hls4ml's optimize flow with our adder-graph pass in the place of its DA codegen pass.
+            optimize = get_flow("vivado:optimize")
+            passes = list(optimize.optimizers)
+            passes[passes.index(HLS4ML_DA_PASS)] = f"{self.name.lower()}:adder_graph_codegen"
+            return register_flow("optimize", passes, requires=optimize.requires, backend=self.name)
 
         def compile(self, model):
             from .csim import build_library
@@ -120,6 +176,34 @@ def _backend_class():
 
 
 PLAIN_PRODUCT = "nnet::product::mult<"      # what hls4ml's templates write for an ordinary multiply
+HLS4ML_DA_PASS = "vivado:distributed_arithmetic_codegen"
+
+
+def _adder_graph_job(node, info):
+    """What da4ml solves for one DA layer; refuses layers the adder graph cannot or must not build."""
+    from hls4ml.backends.vivado.passes.distributed_arithmetic import get_kernel_inp_kif
+    from hls4ml.model.layers import Conv1D, Conv2D, Dense, DepthwiseConv1D, DepthwiseConv2D
+
+    from semifreddo.deploy.errors import SemifreddoError
+
+    from .adder_graph import Job
+
+    fields = info["layers"].get(node.name, {}).get("fields")
+    if fields:
+        # The generated adder graph ignores the weight arrays, so a register could never reach it.
+        raise SemifreddoError(f"layer {node.name} has register fields ({', '.join(sorted(fields.values()))}); "
+                              "the adder-graph (distributed_arithmetic) strategy builds weights into the hardware "
+                              "and is only for frozen layers")
+    if not isinstance(node, (Dense, Conv1D, Conv2D)) or isinstance(node, (DepthwiseConv1D, DepthwiseConv2D)):
+        raise SemifreddoError(f"layer {node.name} ({node.class_name}) cannot be built as an adder graph; "
+                              "use frozen_core.implementation: multipliers")
+    if node.get_attr("reuse_factor", 1) != 1:
+        raise SemifreddoError(f"layer {node.name} has reuse factor {node.get_attr('reuse_factor')}; an adder graph "
+                              "computes every product at once: use frozen_core.implementation: multipliers")
+    kernel = node.attributes["weight"].data
+    bias = node.attributes["bias"].data.ravel() if node.attributes.get("bias") is not None else None
+    k, i, f = get_kernel_inp_kif(node)
+    return Job(node.name, kernel.reshape(-1, kernel.shape[-1]), bias, k, i, f)
 
 # hls4ml names Keras's "kernel" "weight"; the register map uses Keras's names.
 _KERAS_WEIGHT = {"weight": "kernel", "bias": "bias", "alpha": "alpha"}

@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     # time includes building the QKeras model it converts (ours does that inside `convert`).
     (model, _), t_plain_model = _timed(lambda: conversion_model(spec, bench_build))
     set_repeat(model, spec, spec.repeat_default)
-    config = hls_config(hardware_layout(spec))
+    # The baseline is plain hls4ml's Latency build: every frozen conv with constant multipliers.
+    config = hls_config(hardware_layout(spec.replace(frozen_implementation="multipliers")))
     chatter = io.StringIO()
     with contextlib.redirect_stdout(chatter):
         plain, t_plain_convert = _timed(lambda: hls4ml.converters.convert_from_keras_model(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,7 @@ def conversion_model(spec: Spec, build, with_weights: bool = True):
     exists) the source task's weight set loaded."""
     paths = BuildPaths.for_spec(spec, build)
     core = load_core(paths.core, spec)
-    model = build_network(hardware_layout(spec), shared_repeats=False, repeat=spec.repeat_max)
+    model = build_network(hardware_layout(spec), shared_repeats=False, repeat=spec.repeat_max, storage_grid=True)
     apply_codes(model, frozen_tensors(spec), core.codes)
     source = paths.weightset(spec.source)
     if with_weights and source.exists():
@@ -60,7 +61,7 @@ def conversion_model(spec: Spec, build, with_weights: bool = True):
     return model, core
 
 
-def _info(network: Network, core_id: str) -> dict:
+def _info(network: Network, core_id: str, build=None) -> dict:
     """What the Semifreddo backend needs to know about each layer (it reads nothing else of ours):
     which register field holds each configurable weight, and which layer a repetition copies."""
     spec = network.spec
@@ -76,7 +77,10 @@ def _info(network: Network, core_id: str) -> dict:
     group = ({"inputs": list(network.group_inputs), "outputs": list(network.group_outputs)} if network.reuse
              else None)
     return {"spec": spec.name, "core_id": core_id, "regmap": rmap.to_json(), "io": rmap.io, "layers": layers,
-            "repeat_group": group, "board": spec.board, "multipliers": spec.multipliers}
+            "repeat_group": group, "board": spec.board, "multipliers": spec.multipliers,
+            "frozen_implementation": spec.frozen_implementation,
+            "adder_graph_cache": str(BuildPaths.for_spec(spec, build).adder_graphs),
+            "progress": os.environ.get("SEMIFREDDO_PROGRESS", "1") != "0"}
 
 
 def convert(spec: Spec, build=None, *, part: str | None = None, clock_ns: float = DEFAULT_CLOCK_NS,
@@ -94,7 +98,7 @@ def convert(spec: Spec, build=None, *, part: str | None = None, clock_ns: float 
     model, core = conversion_model(spec, build)
     network = hardware_layout(spec)
     config = hls_config(network, trace=trace)
-    config["Model"]["Semifreddo"] = _info(network, core.core_id)
+    config["Model"]["Semifreddo"] = _info(network, core.core_id, build)
 
     target = paths.root / "hls-trace" if trace else paths.hls
     staging = start_staging_dir(target)

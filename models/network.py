@@ -93,7 +93,8 @@ class Layer:
     result: Fixed | None = None
     rounds: bool = False               # the result is quantized (round half to even, saturate)
     frozen: bool = False               # its parameters are constants in hardware
-    implementation: str | None = None  # how hardware computes it: "constants" or "registers"
+    implementation: str | None = None  # how hardware computes it: frozen convs "adder_graph" or "multipliers"
+                                       # (constants), configurable layers "registers"
     padding: str = "same"              # convs
     frozen_channels: tuple[int, ...] = ()  # blends: the frozen-core channel of each own channel
     shuffle: bool = False              # blends with a core-shuffle switch
@@ -259,7 +260,7 @@ class _Builder:
         return self.add(name=f"{tag}_{core}_conv", kind="conv", inputs=(source,), tag=tag, block=block, core=core,
                         run=run, copy_of=copy_of and f"{copy_of}_{core}_conv", kernel=k, c_in=c_in, c_out=width,
                         in_fmt=in_fmt, weight_fmt=weights, bias_fmt=bias, accum=accum, result=accum, frozen=frozen,
-                        implementation="constants" if frozen else "registers")
+                        implementation=spec.frozen_implementation if frozen else "registers")
 
     def relu(self, tag: str, block: int, core: str, source: str, run: int, copy_of: str | None, width: int) -> str:
         act = self.spec.activations

@@ -76,6 +76,11 @@ class PowerOfTwoTerms(BaseQuantizer):
     def get_config(self):
         return {"terms": self.terms, "min_exponent": self.min_exponent}
 
+    @classmethod
+    def from_config(cls, config):
+        # Keras deserializes a quantizer through this (QKeras's BaseQuantizer has none).
+        return cls(**config)
+
     def __str__(self):
         return f"PowerOfTwoTerms({self.terms},{self.min_exponent})"
 

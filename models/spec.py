@@ -26,6 +26,7 @@ from .fixedpoint import Fixed
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
 REPEAT_HARDWARE = ("reuse", "unrolled")
+FROZEN_IMPLEMENTATIONS = ("adder_graph", "multipliers")
 MULTIPLIER_POLICIES = ("auto", "dsp", "lut")
 FPGA_BOARDS = tuple(name for name, board in BOARDS.items() if not board.emulated)
 SPEC_VERSION = 1
@@ -110,6 +111,7 @@ class Spec:
     frozen_width: int
     frozen_weights: FrozenWeights
     frozen_bias: Fixed
+    frozen_implementation: str    # "adder_graph" (one shared adder graph per layer, da4ml) or "multipliers"
     trainable_width: int
     trainable_weights: Fixed
     trainable_bias: Fixed
@@ -230,7 +232,7 @@ class Spec:
             f"input          {h}x{w}x{c}, {self.input_bits}-bit pixels",
             f"blocks         {self.blocks}, kernels {list(self.kernels)}",
             f"frozen core    width {self.frozen_width}, weights {self.frozen_weights.describe()}, "
-            f"bias {self.frozen_bias.describe()}",
+            f"bias {self.frozen_bias.describe()}, built as {self.frozen_implementation.replace('_', ' ')}s",
             f"trainable      2 cores of width {self.trainable_width}, weights {self.trainable_weights.describe()}, "
             f"bias {self.trainable_bias.describe()}, alpha {self.alpha_bits}-bit, "
             f"core shuffle {'on blocks ' + str(list(self.shuffle_blocks)) if self.shuffle_blocks else 'off'}",
@@ -454,6 +456,7 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
     frozen_width = fc.int("width", 0, 512)
     frozen_weights = _frozen_weights(fc)
     frozen_bias = _fixed(fc, "bias", True, (2, 24))
+    frozen_implementation = fc.str("implementation", FROZEN_IMPLEMENTATIONS, default="adder_graph")
     fc.done()
 
     tc = r.sub("trainable_cores")
@@ -521,6 +524,7 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
         train_image=train_image, test_image=test_image, noise=noise,
         input_shape=tuple(shape), input_bits=input_bits, blocks=blocks, kernels=kernels,
         frozen_width=frozen_width, frozen_weights=frozen_weights, frozen_bias=frozen_bias,
+        frozen_implementation=frozen_implementation,
         trainable_width=trainable_width, trainable_weights=trainable_weights, trainable_bias=trainable_bias,
         alpha_bits=alpha_bits, core_shuffle=core_shuffle, activations=activations,
         repeat_min=repeat_min, repeat_max=repeat_max, repeat_default=repeat_default, repeat_blocks=repeat_blocks,

@@ -139,6 +139,7 @@ class _Conv:
     acc_frac: int                  # fractional bits of the exact accumulator
     out_fmt: Fixed
     registers: bool                # count the active registers (False for repeat copies)
+    graph: object = None           # an adder graph's cost (adder_graph.GraphCost) instead of ``cost``
 
 
 def _acc_frac(in_fmt: Fixed, w_fmt: Fixed, n: int, b_fmt: Fixed) -> int:
@@ -180,17 +181,27 @@ def conv_layer(conv: _Conv, width: int, costs: UnitCosts, dsp: bool) -> Layer:
     r = rows * costs.shift_register(width, bits) + costs.register(conv.k * conv.k * conv.c_in * bits)
     energy = 2 * rows * bits * power.sram_pj_per_bit(rows * width * bits)     # line buffer write + read
     drop = conv.acc_frac - conv.out_fmt.frac
-    cost = conv.cost
-    r = r + costs.tree(cost, dsp, registers=conv.registers)
-    energy += _tree_energy(cost)
-    for acc_bits in cost.out_bits:
+    if conv.graph is not None:
+        # da4ml's adder graph: its cost is the adders' live bits (a LUT each on 7-series), its
+        # registers the pipeline's (less the input register: the window above holds the inputs).
+        graph = conv.graph
+        r = r + Resources(lut=graph.lut, ff=graph.ff - graph.input_ff)
+        energy += power.add_pj(graph.lut)
+        out_bits, stages = conv.cost.out_bits, graph.stages
+        kind = f"adder graph of {graph.adders} adders (da4ml)"
+    else:
+        cost = conv.cost
+        r = r + costs.tree(cost, dsp, registers=conv.registers)
+        energy += _tree_energy(cost)
+        out_bits, stages = cost.out_bits, cost.stages
+        kind = "configurable weights" if cost.multipliers else "constant weights"
+    for acc_bits in out_bits:
         r = r + costs.requantize(acc_bits, drop, conv.out_fmt.bits, conv.out_fmt.signed)
         energy += power.add_pj(acc_bits)
-    channels = len(cost.out_bits)
+    channels = len(out_bits)
     r = r + costs.fifo(channels * conv.out_fmt.bits)
-    latency = (conv.k // 2) * (width + 1) + cost.stages + 2       # look-ahead, adder pipeline, requantize, FIFO
-    kind = "configurable" if cost.multipliers else "constant"
-    return Layer(conv.name, r, energy, latency, f"{conv.k}x{conv.k}x{conv.c_in} -> {channels}, {kind} weights",
+    latency = (conv.k // 2) * (width + 1) + stages + 2       # look-ahead, adder pipeline, requantize, FIFO
+    return Layer(conv.name, r, energy, latency, f"{conv.k}x{conv.k}x{conv.c_in} -> {channels}, {kind}",
                  conv.k * conv.k * conv.c_in * channels)
 
 
@@ -234,13 +245,24 @@ def twin_register_words(spec: Spec) -> int:
 # --------------------------------------------------------------------------------------------
 
 def dataflow_design(network: net.Network, codes: dict | None, costs: UnitCosts, *, frozen_constant: bool,
-                    clock_mhz: float, n_words: int) -> Design:
+                    clock_mhz: float, n_words: int, graph_cache=None) -> Design:
     """One row per hardware stage of the network description; latency along its longest path."""
     spec = network.spec
     _, w, _ = spec.input_shape
     rows: list[Layer] = []
     ready: dict[str, int] = {}                        # cycle at which each layer's first output is ready
     tree_costs: dict[tuple, datapath.TreeCost] = {}   # repetitions and both cores share structures
+    graphs: dict[str, object] = {}
+
+    def graph_cost(layer: net.Layer):
+        """The frozen layer's adder graph (solved by da4ml, or read from the converter's cache)."""
+        from semifreddo.hls_project.adder_graph import GraphCache, adder_graph_cost
+
+        if layer.original not in graphs:
+            kernel, bias = (codes[p.name] for p in network.params_of(layer.original))
+            graphs[layer.original] = adder_graph_cost(kernel, bias, layer.in_fmt, layer.weight_fmt, layer.bias_fmt,
+                                                      cache=GraphCache(graph_cache))
+        return graphs[layer.original]
 
     def conv_cost(layer: net.Layer) -> datapath.TreeCost:
         constant = layer.frozen and frozen_constant
@@ -261,9 +283,10 @@ def dataflow_design(network: net.Network, codes: dict | None, costs: UnitCosts, 
             row = Layer("input", costs.fifo(layer.c_out * layer.result.bits), 0.0, 1, "input stream FIFO")
         elif layer.kind == "conv" and layer.core != "head":
             # A block's conv feeds a ReLU into the activation format; its requantizers are priced here.
+            graph = graph_cost(layer) if frozen_constant and layer.implementation == "adder_graph" else None
             row = conv_layer(_Conv(f"{layer.tag}.{layer.core}", layer.in_fmt, layer.c_in, layer.kernel,
-                                   conv_cost(layer), layer.accum.frac, spec.activations, layer.copy_of is None),
-                             w, costs, layer.multiplier == "dsp")
+                                   conv_cost(layer), layer.accum.frac, spec.activations, layer.copy_of is None,
+                                   graph), w, costs, layer.multiplier == "dsp")
             row.note += _in(layer)
             row.role = "frozen" if layer.frozen else "trainable"
         elif layer.kind == "blend":
@@ -492,13 +515,15 @@ def estimate_spec(spec: Spec, build, costs: UnitCosts | None = None, **options) 
     if spec.frozen_width:
         core = load_core(BuildPaths.for_spec(spec, build).core, spec)
         codes, core_id = core.codes, core.core_id
-    return estimate(spec, codes, costs, core_id=core_id, **options)
+    return estimate(spec, codes, costs, core_id=core_id, graph_cache=BuildPaths.for_spec(spec, build).adder_graphs,
+                    **options)
 
 
 def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *,
-             clock_mhz: float = DEFAULT_CLOCK_MHZ, core_id: str | None = None) -> Estimate:
+             clock_mhz: float = DEFAULT_CLOCK_MHZ, core_id: str | None = None, graph_cache=None) -> Estimate:
     """Estimate all three designs. ``codes`` are the frozen core's integer codes
-    (``FrozenCore.codes``); they are required when the spec has a frozen core."""
+    (``FrozenCore.codes``); they are required when the spec has a frozen core. Adder-graph layers
+    are solved by da4ml, or read from ``graph_cache`` (the converter's folder of solved graphs)."""
     from semifreddo.models.layout import register_map
 
     costs = costs or UnitCosts.load()
@@ -506,7 +531,8 @@ def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *,
         raise ValueError("the frozen codes are needed to estimate a spec with a frozen core")
     n_words = register_map(spec).n_words
     network = net.hardware_layout(spec)
-    ip = dataflow_design(network, codes, costs, frozen_constant=True, clock_mhz=clock_mhz, n_words=n_words)
+    ip = dataflow_design(network, codes, costs, frozen_constant=True, clock_mhz=clock_mhz, n_words=n_words,
+                         graph_cache=graph_cache)
     twin = dataflow_design(net.twin_layout(spec), codes, costs, frozen_constant=False, clock_mhz=clock_mhz,
                            n_words=twin_register_words(spec))
     # The general accelerator at the IP's throughput, running as many repeats: at the most the IP
