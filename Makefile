@@ -130,7 +130,7 @@ SSH_OPTS     ?=
 .PHONY: boards synth bitstream package deploy
 
 boards: | $(SETUP_STAMP)
-	$(SF) boards
+	$(SF) boards --build $(BUILD)
 
 synth: | $(SETUP_STAMP)
 	$(SF) synth $(SPEC_FILE) --board $(BOARD) --build $(BUILD) $(if $(filter 1,$(COSIM)),--cosim) \

@@ -38,7 +38,36 @@ def cmd_boards(args) -> int:
               f"{b.clock_mhz:>5g} MHz  {b.description}")
         if b.board_part:
             print(f"{'':<12} board files {b.board_part}")
+    print()
+    print(fit_table(args.build))
     return 0
+
+
+def fit_table(build) -> str:
+    """Which shipped spec fits which board, estimated from each spec's trained core under ``build``
+    (configurable multipliers placed for each board)."""
+    from semifreddo.deploy.boards import BOARDS
+    from semifreddo.hls_project.estimate.estimator import estimate_spec
+    from semifreddo.hls_project.estimate.report import fit_verdict
+    from semifreddo.models.artifacts import BuildPaths
+    from semifreddo.models.spec import SPEC_DIR, load_spec
+
+    boards = [b.name for b in BOARDS.values() if not b.emulated]
+    lines = ["which shipped spec fits which board (ESTIMATES; `semifreddo estimate SPEC --board B` for the details):",
+             f"{'spec':<16}" + "".join(f"{name:<22}" for name in boards)]
+    for path in sorted(SPEC_DIR.glob("*.yaml")):
+        spec = load_spec(path.stem)
+        if not BuildPaths.for_spec(spec, build).core.exists():
+            lines.append(f"{spec.name:<16}no trained core under {build}/{spec.name}: `make train SPEC={spec.name}` first")
+            continue
+        cells = []
+        for board in boards:
+            est = estimate_spec(spec.replace(board=board), build)
+            fits, _ = fit_verdict(est)
+            used = est.designs["semifreddo"].total.rounded()
+            cells.append(f"{'fits' if fits else 'no'} (LUT {used['lut'] / BOARDS[board].capacity['lut']:.0%})")
+        lines.append(f"{spec.name:<16}" + "".join(f"{cell:<22}" for cell in cells))
+    return "\n".join(lines)
 
 
 def require_fit(args, board) -> None:
@@ -170,7 +199,10 @@ def register(sub) -> None:
 
     p = sub.add_parser("boards", help="list the boards the flow can build for",
                        description="List the board table: FPGA part, board files, PS IP, HP port width, "
-                                   "default clock. Adding a board is one entry in board_scripts/boards.py.")
+                                   "default clock; then which shipped spec fits which board, estimated from each "
+                                   "spec's trained core. Adding a board is one entry in deploy/boards.py.")
+    p.add_argument("--build", metavar="DIR", default="build",
+                   help="build folder with the shipped specs' trained cores (default: build)")
     p.set_defaults(func=cmd_boards)
 
     p = sub.add_parser(

@@ -132,8 +132,9 @@ def build_graphs(jobs: list[Job], cache: GraphCache, progress: bool = True) -> d
                                    "latency": comb.latency[1], "solve_seconds": round(seconds, 2)})
             graphs[key] = comb
             bar.update(1)
-            bar.write(f"adder graph {job.name}: {job.kernel.shape[0]}x{job.kernel.shape[1]}, da4ml cost {comb.cost:.0f}, "
-                      f"solved in {seconds:.1f} s", file=sys.stderr)
+            if progress:
+                bar.write(f"adder graph {job.name}: {job.kernel.shape[0]}x{job.kernel.shape[1]}, da4ml cost "
+                          f"{comb.cost:.0f}, solved in {seconds:.1f} s", file=sys.stderr)
         bar.close()
     return {name: graphs[key] for name, key in keys.items()}
 

@@ -1,6 +1,7 @@
 """``make bench-accuracy``: target-task quality against frozen fraction, and two baselines.
 
-For every shipped spec and frozen fractions of about 0, 50, 75 and 90 % (core widths chosen by
+For every shipped spec, at the spec's own size ("shipped": its widths, bits and epochs as they are)
+and at frozen fractions of about 0, 50, 75 and 90 % (core widths chosen by
 ``Spec.with_frozen_fraction`` at about the spec's parameter count), this pre-trains a core on the
 source task and then, for every target task, trains:
 
@@ -23,7 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-FRACTIONS = (0.0, 0.5, 0.75, 0.9)
+SHIPPED = "shipped"       # the spec's own point, as it is shipped
+FRACTIONS = (SHIPPED, 0.0, 0.5, 0.75, 0.9)
 METHODS = ("semifreddo", "full", "head")
 FIELDS = ["spec", "fraction", "frozen_fraction", "frozen_width", "trainable_width", "task", "method", "metric",
           "value", "seconds"]
@@ -49,10 +51,19 @@ def save_rows(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-def run_point(spec, fraction: float, build: Path, epochs_scale: float, task_epochs_scale: float) -> list[dict]:
+def point(value: str) -> str | float:
+    """A point of the sweep: ``shipped`` or a frozen fraction."""
+    return value if value == SHIPPED else float(value)
+
+
+def _order(fraction) -> float:
+    return -1.0 if fraction == SHIPPED else float(fraction)
+
+
+def run_point(spec, fraction, build: Path, epochs_scale: float, task_epochs_scale: float) -> list[dict]:
     from .training import quality, train_core, train_task
 
-    variant = spec.with_frozen_fraction(fraction)
+    variant = spec if fraction == SHIPPED else spec.with_frozen_fraction(fraction)
     core_epochs = max(1, round(variant.train_core.epochs * epochs_scale))
     task_epochs = max(1, round(variant.train_task.epochs * task_epochs_scale))
     train_core(variant, build, epochs=core_epochs)
@@ -66,7 +77,7 @@ def run_point(spec, fraction: float, build: Path, epochs_scale: float, task_epoc
                          "frozen_width": variant.frozen_width, "trainable_width": variant.trainable_width,
                          "task": target.task, "method": method, "metric": metric, "value": value,
                          "seconds": round(time.perf_counter() - start, 1)})
-            print(f"  {spec.name} f={fraction:.2f} {target.task:<12} {method:<10} {metric} {value:.4f}", flush=True)
+            print(f"  {spec.name} {fraction} {target.task:<12} {method:<10} {metric} {value:.4f}", flush=True)
     return rows
 
 
@@ -78,29 +89,37 @@ def markdown(rows: list[dict]) -> str:
         srows = [r for r in rows if r["spec"] == spec]
         metric = srows[0]["metric"]
         unit, scale, allowed = GOALS[metric]
-        fractions = sorted({float(r["fraction"]) for r in srows})
+        for r in srows:
+            r["fraction"] = point(r["fraction"])
+        fractions = sorted({r["fraction"] for r in srows}, key=_order)
+
+        def frozen(f):
+            share = float(next(r["frozen_fraction"] for r in srows if r["fraction"] == f))
+            return f"shipped ({share:.0%} frozen)" if f == SHIPPED else f"{share:.0%} frozen"
         lines.append(f"## {spec}")
         lines.append("")
-        header = "| task | method | " + " | ".join(
-            f"{float(next(r['frozen_fraction'] for r in srows if float(r['fraction']) == f)):.0%} frozen"
-            for f in fractions) + " |"
+        header = "| task | method | " + " | ".join(frozen(f) for f in fractions) + " |"
         lines += [header, "|---|---|" + "---|" * len(fractions)]
         for task in sorted({r["task"] for r in srows}):
-            values = {(float(r["fraction"]), r["method"]): float(r["value"]) * scale for r in srows if r["task"] == task}
+            values = {(r["fraction"], r["method"]): float(r["value"]) * scale for r in srows if r["task"] == task}
             for method in METHODS:
                 cells = [f"{values[(f, method)]:.2f}" if (f, method) in values else "-" for f in fractions]
                 lines.append(f"| {task} | {method} | " + " | ".join(cells) + " |")
             gaps = [f"{values[(f, 'semifreddo')] - values[(f, 'full')]:+.2f}"
                     if (f, "semifreddo") in values and (f, "full") in values else "-" for f in fractions]
             lines.append(f"| {task} | gap ({unit}) | " + " | ".join(gaps) + " |")
-        reached = [f for f in fractions if f >= 0.75 and all(
-            float(a["value"]) * scale - float(b["value"]) * scale >= -allowed
-            for a in srows for b in srows
-            if float(a["fraction"]) == f and float(b["fraction"]) == f and a["task"] == b["task"]
-            and a["method"] == "semifreddo" and b["method"] == "full")]
+        def within(f):
+            return all(float(a["value"]) * scale - float(b["value"]) * scale >= -allowed
+                       for a in srows for b in srows
+                       if a["fraction"] == f and b["fraction"] == f and a["task"] == b["task"]
+                       and a["method"] == "semifreddo" and b["method"] == "full")
+        reached = [f for f in fractions if f != SHIPPED and f >= 0.75 and within(f)]
         lines.append("")
         lines.append(f"Goal: at >= 75 % frozen, within {allowed} {unit} of full fine-tuning on every target: "
                      + (f"met at {', '.join(f'{f:.0%}' for f in reached)}." if reached else "not met."))
+        if SHIPPED in fractions:
+            lines.append(f"At the shipped point, within {allowed} {unit} on every target: "
+                         + ("met." if within(SHIPPED) else "not met."))
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -121,7 +140,7 @@ def plot(rows: list[dict], path: Path) -> None:
         for task in sorted({r["task"] for r in srows}):
             for method in METHODS:
                 points = sorted((float(r["frozen_fraction"]), float(r["value"]) * scale) for r in srows
-                                if r["task"] == task and r["method"] == method)
+                                if r["task"] == task and r["method"] == method and r["fraction"] != SHIPPED)
                 if points:
                     xs, ys = zip(*points)
                     ax.plot([100 * x for x in xs], ys, styles[method], label=f"{task}: {method}")
@@ -139,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m semifreddo.models.bench_accuracy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--specs", nargs="+", default=["digits", "pixels"])
-    parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
+    parser.add_argument("--fractions", nargs="+", type=point, default=list(FRACTIONS),
+                        help="points: `shipped` (the spec as it is) and frozen fractions (default: shipped 0 0.5 0.75 0.9)")
     parser.add_argument("--epochs-scale", type=float, default=1.0,
                         help="multiply every spec's epochs by this (e.g. 0.1 for a quick look)")
     parser.add_argument("--task-epochs-scale", type=float, default=None,
@@ -157,10 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.specs:
         spec = load_spec(name)
         for fraction in args.fractions:
-            if any(r["spec"] == spec.name and float(r["fraction"]) == fraction for r in rows):
-                print(f"{spec.name} f={fraction:.2f}: done earlier, kept from {csv_path}")
+            if any(r["spec"] == spec.name and point(r["fraction"]) == fraction for r in rows):
+                print(f"{spec.name} {fraction}: done earlier, kept from {csv_path}")
                 continue
-            print(f"{spec.name} f={fraction:.2f}:", flush=True)
+            print(f"{spec.name} {fraction}:", flush=True)
             task_scale = args.epochs_scale if args.task_epochs_scale is None else args.task_epochs_scale
             rows += run_point(spec, fraction, args.build, args.epochs_scale, task_scale)
             save_rows(csv_path, rows)

@@ -2,7 +2,8 @@
 
 * ``make_hls_project``: a small hand-made HLS project that follows the contract in
   hls_project/README.md (hls_manifest.json, regmap.json, firmware/, tb/, tb_data/), plus weight sets
-  for it, so these tests never depend on the converter.
+  for it, so these tests never depend on the converter; and a frozen core of the spec with seeded
+  random codes, which is what `synth` and `bitstream` estimate to check that the IP fits the board.
 * ``TCL_STUBS``: stand-ins for the Vitis HLS and Vivado Tcl commands the generated scripts call.
   Running a generated script under them in ``tclsh`` executes all of its Tcl (so a typo, a missing
   variable or a wrong pin name fails), records every tool command to ``calls.log``, and writes the
@@ -126,11 +127,15 @@ def write_weightsets(folder: Path, regmap, core_id: str = CORE_ID, tasks=("digit
     return paths
 
 
-def make_hls_project(build: Path, core_id: str = CORE_ID) -> Path:
-    """BUILD/digits/hls/ by hand, plus BUILD/digits/weightsets/ matching it. Returns the HLS folder."""
+def make_hls_project(build: Path, core_id: str = CORE_ID, spec: str = SPEC) -> Path:
+    """BUILD/<spec>/hls/ by hand, plus BUILD/<spec>/weightsets/ matching it and a random frozen core
+    of the spec (``spec``: a shipped name or a YAML path). Returns the HLS folder."""
     import json
 
-    root = build / SPEC / "hls"
+    from semifreddo.models.spec import load_spec
+
+    name = load_spec(spec).name
+    root = build / name / "hls"
     for sub in ("firmware/ap_types", "firmware/weights", "tb", "tb_data"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     (root / "firmware" / "semifreddo_top.cpp").write_text(TOP_CPP)
@@ -141,7 +146,7 @@ def make_hls_project(build: Path, core_id: str = CORE_ID) -> Path:
     from semifreddo.deploy.contract import IP_VLNV, stamp
 
     manifest = {
-        **stamp("semifreddo-hls"), "top": "semifreddo_top", "spec": SPEC,
+        **stamp("semifreddo-hls"), "top": "semifreddo_top", "spec": name,
         "core_id": core_id, "regmap_id": regmap.id,
         "sources": ["firmware/semifreddo_top.cpp"], "testbench": ["tb/semifreddo_tb.cpp"], "tb_data": "tb_data",
         "cflags": "-std=c++14 -Ifirmware -Ifirmware/ap_types",
@@ -149,8 +154,21 @@ def make_hls_project(build: Path, core_id: str = CORE_ID) -> Path:
         "io": {"input_shape": [8, 8, 1], "input_bits": 8, "output_shape": [5], "output_bits": 16, "output_frac": 8},
     }
     (root / "hls_manifest.json").write_text(json.dumps(manifest, indent=1))
-    write_weightsets(build / SPEC / "weightsets", regmap, core_id)
+    write_weightsets(build / name / "weightsets", regmap, core_id)
+    write_random_core(build, spec)
     return root
+
+
+def write_random_core(build: Path, spec_name: str) -> None:
+    """A frozen core of the spec with seeded random codes over each tensor's whole range."""
+    from semifreddo.models.artifacts import BuildPaths, save_core
+    from semifreddo.models.layout import frozen_tensors
+    from semifreddo.models.spec import load_spec
+
+    spec = load_spec(spec_name)
+    rng = np.random.default_rng(11)
+    codes = {t.name: rng.integers(t.fmt.code_min, t.fmt.code_max + 1, t.shape) for t in frozen_tensors(spec)}
+    save_core(BuildPaths.for_spec(spec, build).core, spec, codes, {"accuracy": 0.0})
 
 
 TCL_STUBS = r"""

@@ -24,7 +24,7 @@ TINY_SPEC = {
     "input": {"shape": [8, 8, 1], "bits": 8},
     "blocks": 2, "kernel": 1,
     "frozen_core": {"width": 2, "weights": {"format": "fixed", "bits": 4, "integer": 0},
-                    "bias": {"bits": 8, "integer": 1}},
+                    "bias": {"bits": 8, "integer": 1}, "implementation": "multipliers"},   # constant products, counted by hand
     "trainable_cores": {"width": 1, "weights": {"bits": 4, "integer": 0}, "bias": {"bits": 8, "integer": 1},
                         "alpha_bits": 4, "core_shuffle": False},
     "activations": {"bits": 4, "integer": 1},

@@ -108,8 +108,15 @@ def test_frozen_weights_are_constants_and_configurable_ones_are_registers(spec_n
         assert array not in headers, f"{t.name} appears as a constant"
         assert not (hls_dir / "firmware" / "weights" / f"{array}.h").exists()
         assert statics[array][1] == field.size, t.name
-        assert re.search(rf"{array}\[i\]\.range\({field.bits - 1}, 0\) = bank\[{field.word_offset} \+ i / "
-                         rf"{32 // field.slot_bits}\]", commit), t.name
+        # Code i of the field goes to element i of the array, or, for a dense kernel that hls4ml's
+        # Resource strategy holds transposed (n_out, n_in), to element (i % n_out) * n_in + i // n_out.
+        assert re.search(rf"{array}\[(i|order_{array}\[i\])\]\.range\({field.bits - 1}, 0\) = "
+                         rf"bank\[{field.word_offset} \+ i / {32 // field.slot_bits}\]", commit), t.name
+        table = re.search(rf"order_{array}\[{field.size}\] = \{{([^}}]*)\}}", commit)
+        if table:
+            n_in, n_out = field.shape
+            assert [int(v) for v in table.group(1).split(",")] == [(i % n_out) * n_in + i // n_out
+                                                                    for i in range(field.size)], t.name
         # No assignment to the array outside commit_bank.
         outside = top.replace(commit, "")
         assert not re.search(rf"\b{array}\[[^\]]*\]\s*(\.range\([^)]*\))?\s*=[^=]", outside), t.name

@@ -32,12 +32,17 @@ LUT_TOLERANCE = 0.25       # the issue's target: within 25 % on LUTs
 @dataclass(frozen=True)
 class Slice:
     name: str
-    trees: tuple              # datapath.Tree per output channel
+    trees: tuple = ()         # datapath.Tree per output channel (constant or configurable dot products)
+    graph: tuple = ()         # or a frozen layer as a da4ml adder graph: (kernel, bias, in_fmt, w_fmt, b_fmt)
 
 
 def constant_slice(name: str, in_fmt: Fixed, w_fmt: Fixed, b_fmt: Fixed, kernel: np.ndarray,
                    bias: np.ndarray) -> Slice:
     return Slice(name, tuple(constant_trees(in_fmt, w_fmt, b_fmt, kernel, bias)))
+
+
+def graph_slice(name: str, in_fmt: Fixed, w_fmt: Fixed, b_fmt: Fixed, kernel: np.ndarray, bias: np.ndarray) -> Slice:
+    return Slice(name, graph=(kernel, bias, in_fmt, w_fmt, b_fmt))
 
 
 def configurable_slice(name: str, in_fmt: Fixed, w_fmt: Fixed, b_fmt: Fixed, n: int, channels: int) -> Slice:
@@ -85,10 +90,13 @@ def network_layers(spec: Spec, codes: dict) -> list[tuple[Slice, int]]:
         copies = 1 + len(network.copies(conv.name))
         shape = f"{conv.kernel}x{conv.kernel}x{conv.c_in} -> {conv.c_out}"
         if conv.frozen:
+            # Both ways to build a frozen conv: constant products (our datapath) and da4ml's adder graph.
             kernel, bias = (codes[p.name] for p in network.params_of(conv.name))
-            piece = constant_slice(f"{conv.tag}.frozen {shape}, trained {_format_tag(spec)}", conv.in_fmt,
-                                   conv.weight_fmt, conv.bias_fmt, kernel, bias)
-            out.append((piece, copies))
+            formats = (conv.in_fmt, conv.weight_fmt, conv.bias_fmt, kernel, bias)
+            out.append((constant_slice(f"{conv.tag}.frozen {shape}, {_format_tag(spec)}, multipliers", *formats),
+                        copies))
+            out.append((graph_slice(f"{conv.tag}.frozen {shape}, {_format_tag(spec)}, adder graph", *formats),
+                        copies))
         else:
             key = (conv.in_fmt, conv.kernel, conv.c_in, conv.c_out, conv.weight_fmt, conv.bias_fmt)
             trainable[key] = trainable.get(key, 0) + copies
@@ -100,7 +108,23 @@ def network_layers(spec: Spec, codes: dict) -> list[tuple[Slice, int]]:
 
 
 def estimate_slice(piece: Slice, costs: UnitCosts) -> Resources:
+    if piece.graph:
+        from semifreddo.hls_project.adder_graph import adder_graph_cost
+
+        kernel, bias, in_fmt, w_fmt, b_fmt = piece.graph
+        cost = adder_graph_cost(kernel, bias, in_fmt, w_fmt, b_fmt)
+        return Resources(lut=cost.lut, ff=cost.ff)
     return costs.tree(datapath.tree_cost(piece.trees), dsp=False)
+
+
+def slice_verilog(piece: Slice) -> str:
+    """The Verilog whose synthesis the slice's estimate is compared with."""
+    if piece.graph:
+        from semifreddo.hls_project.adder_graph import GraphCache, build_graphs, graph_verilog, layer_job
+
+        job = layer_job(piece.name, *piece.graph[:2], *piece.graph[2:])
+        return graph_verilog(build_graphs([job], GraphCache(None), progress=False)[piece.name])
+    return datapath.tree_verilog(list(piece.trees))
 
 
 @dataclass(frozen=True)
@@ -128,7 +152,7 @@ def compare(slices: list[Slice], costs: UnitCosts | None = None, jobs: int = 2) 
         start = time.perf_counter()
         estimated = estimate_slice(piece, costs)
         seconds = time.perf_counter() - start
-        result = synthesize(datapath.tree_verilog(list(piece.trees)))
+        result = synthesize(slice_verilog(piece))
         return Comparison(piece.name, estimated, result.resources, seconds, result.seconds)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
