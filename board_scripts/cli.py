@@ -86,7 +86,8 @@ def require_fit(args, board) -> None:
     spec = load_spec(args.spec)
     # The project as converted: its multipliers were placed for the board it was converted for.
     converted_for = read_manifest(BuildPaths.for_spec(spec, args.build).hls, args.spec).get("board", spec.board)
-    fits, line = fit_verdict(estimate_spec(spec.replace(board=converted_for), args.build), board.name)
+    est = estimate_spec(spec.replace(board=converted_for), args.build, cache_graphs=False)   # writes nothing
+    fits, line = fit_verdict(est, board.name)
     if not fits:
         hint = (f"convert for it (`semifreddo convert {args.spec} --board {board.name}`), "
                 if converted_for != board.name and spec.multipliers == "auto" else "")
@@ -124,7 +125,10 @@ def cmd_bitstream(args) -> int:
     from .tools import find_vivado
 
     board = fpga_board(args.board, "implement")
-    require_fit(args, board)
+    from semifreddo.hls_project.project import MANIFEST
+
+    if (_layout(args, board.name).hls_source / MANIFEST).exists():   # else: synthesize first, run_bitstream says
+        require_fit(args, board)
     find_vivado()
     layout = _layout(args, board.name)
     result = run_bitstream(layout, board, jobs=args.jobs)

@@ -78,10 +78,12 @@ def solve(job: Job):
 
 
 class GraphCache:
-    """Solved graphs as ``<key>.json`` in ``folder`` (None: no cache, solve every time)."""
+    """Solved graphs as ``<key>.json`` in ``folder`` (None: no cache, solve every time); ``write=False``
+    reads it but never adds to it."""
 
-    def __init__(self, folder: str | os.PathLike | None):
+    def __init__(self, folder: str | os.PathLike | None, write: bool = True):
         self.folder = Path(folder) if folder else None
+        self.write = write
 
     def load(self, key: str):
         from da4ml.cmvm.types import CombLogic
@@ -95,7 +97,7 @@ class GraphCache:
             return None                 # a damaged entry is solved again and overwritten
 
     def save(self, key: str, comb, meta: dict) -> None:
-        if self.folder is None:
+        if self.folder is None or not self.write:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".{key}.{os.getpid()}.tmp"

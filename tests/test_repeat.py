@@ -118,6 +118,7 @@ def test_emulated_board_runs_the_group_at_any_repeat_without_a_reload(group_of_t
 
 def test_a_frame_buffer_too_large_for_the_board_points_to_unrolled(tmp_path):
     data = yaml.safe_load((SPECS / "pixels.yaml").read_text())
+    data["hardware"] = {"board": "pynq-z2"}
     data["dataset"]["patch"] = 128
     data["input"]["shape"] = [128, 128, 1]
     data["kernel"] = 1

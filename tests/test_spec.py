@@ -15,7 +15,7 @@ def digits_data():
 
 
 def test_shipped_specs_validate():
-    for name in ("digits", "pixels"):
+    for name in ("digits", "pixels", "digits-zcu104"):
         spec = load_spec(name)
         counts = spec.parameter_counts()
         assert counts["frozen"] > 0 and counts["configurable"] > 0

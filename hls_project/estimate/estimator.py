@@ -61,7 +61,7 @@ class Layer:
 class Design:
     name: str
     layers: list[Layer]
-    cycles_per_frame: int             # at the repeat count it is compared at (repeat.max)
+    cycles_per_frame: int             # at the repeat count it is compared at (repeat.default)
     latency_cycles: int
     clock_mhz: float
     notes: list[str] = field(default_factory=list)
@@ -245,7 +245,7 @@ def twin_register_words(spec: Spec) -> int:
 # --------------------------------------------------------------------------------------------
 
 def dataflow_design(network: net.Network, codes: dict | None, costs: UnitCosts, *, frozen_constant: bool,
-                    clock_mhz: float, n_words: int, graph_cache=None) -> Design:
+                    clock_mhz: float, n_words: int, graph_cache=None, cache_graphs: bool = True) -> Design:
     """One row per hardware stage of the network description; latency along its longest path."""
     spec = network.spec
     _, w, _ = spec.input_shape
@@ -261,7 +261,7 @@ def dataflow_design(network: net.Network, codes: dict | None, costs: UnitCosts, 
         if layer.original not in graphs:
             kernel, bias = (codes[p.name] for p in network.params_of(layer.original))
             graphs[layer.original] = adder_graph_cost(kernel, bias, layer.in_fmt, layer.weight_fmt, layer.bias_fmt,
-                                                      cache=GraphCache(graph_cache))
+                                                      cache=GraphCache(graph_cache, write=cache_graphs))
         return graphs[layer.original]
 
     def conv_cost(layer: net.Layer) -> datapath.TreeCost:
@@ -314,12 +314,12 @@ def dataflow_design(network: net.Network, codes: dict | None, costs: UnitCosts, 
         h, w, _ = spec.input_shape
         by_repeat = {r: max(period, r * (group_period + fill) + (r - 1) * h * w) for r in by_repeat}
         rows.append(repeat_stage_layer(network, costs, group_period + fill))
-        latency += (spec.repeat_max - 1) * (group_period + fill + h * w)
+        latency += (spec.repeat_default - 1) * (group_period + fill + h * w)
         for row in rows:
             row.busy = group_period if row.in_group else period
-    cycles = by_repeat[spec.repeat_max]
+    cycles = by_repeat[spec.repeat_default]
     return Design(name, rows, cycles, cycles + latency, clock_mhz, cycles_by_repeat=by_repeat,
-                  repeat=spec.repeat_max)
+                  repeat=spec.repeat_default)
 
 
 # LUTRAM by rule (UG474): a RAM64X1D, one 64 x 1-bit simple dual-port memory, takes 2 LUTs. Memories
@@ -417,8 +417,8 @@ class _Work:
 
 def network_work(spec: Spec, repeat: int | None = None) -> _Work:
     """What the network computes per input pixel at ``repeat`` runs of the repeated group (default:
-    the most the IP supports)."""
-    network = net.describe(spec, repeat)
+    the spec's repeat.default, the operating point the designs are compared at)."""
+    network = net.describe(spec, repeat or spec.repeat_default)
     h, w, _ = spec.input_shape
     macs = reads = writes = 0.0
     for layer in network.layers:
@@ -496,9 +496,9 @@ def general_design(spec: Spec, costs: UnitCosts, *, clock_mhz: float, repeat: in
     control = 6 * costs.accumulator(16, 1) + costs.fifo(x_bits) + costs.fifo(32)
     layers.append(Layer("control", control, 0.0, 0, "six 16-bit loop counters, input and output FIFOs"))
     layers.append(Layer("registers", costs.axilite(), 0.0, 0, "AXI-Lite slave"))
-    n_layers = spec.blocks + ((repeat or spec.repeat_max) - 1) * spec.repeat_blocks
+    n_layers = spec.blocks + ((repeat or spec.repeat_default) - 1) * spec.repeat_blocks
     latency = sum(layer.latency for layer in layers) * n_layers
-    design = Design("general", layers, period, period + latency, clock_mhz, repeat=repeat or spec.repeat_max)
+    design = Design("general", layers, period, period + latency, clock_mhz, repeat=repeat or spec.repeat_default)
     design.notes.append("perfect MAC utilization, one multiplier format for all layers, no zero skipping")
     return design
 
@@ -508,7 +508,8 @@ def general_design(spec: Spec, costs: UnitCosts, *, clock_mhz: float, repeat: in
 # --------------------------------------------------------------------------------------------
 
 def estimate_spec(spec: Spec, build, costs: UnitCosts | None = None, **options) -> Estimate:
-    """Estimate ``spec``'s IP from its trained frozen core under ``build`` (see :func:`estimate`)."""
+    """Estimate ``spec``'s IP from its trained frozen core under ``build`` (see :func:`estimate`);
+    ``cache_graphs=False`` reads the build's solved adder graphs but writes nothing there."""
     from semifreddo.models.artifacts import BuildPaths, load_core
 
     codes = core_id = None
@@ -520,7 +521,8 @@ def estimate_spec(spec: Spec, build, costs: UnitCosts | None = None, **options) 
 
 
 def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *,
-             clock_mhz: float = DEFAULT_CLOCK_MHZ, core_id: str | None = None, graph_cache=None) -> Estimate:
+             clock_mhz: float = DEFAULT_CLOCK_MHZ, core_id: str | None = None, graph_cache=None,
+             cache_graphs: bool = True) -> Estimate:
     """Estimate all three designs. ``codes`` are the frozen core's integer codes
     (``FrozenCore.codes``); they are required when the spec has a frozen core. Adder-graph layers
     are solved by da4ml, or read from ``graph_cache`` (the converter's folder of solved graphs)."""
@@ -532,13 +534,13 @@ def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *,
     n_words = register_map(spec).n_words
     network = net.hardware_layout(spec)
     ip = dataflow_design(network, codes, costs, frozen_constant=True, clock_mhz=clock_mhz, n_words=n_words,
-                         graph_cache=graph_cache)
+                         graph_cache=graph_cache, cache_graphs=cache_graphs)
     twin = dataflow_design(net.twin_layout(spec), codes, costs, frozen_constant=False, clock_mhz=clock_mhz,
                            n_words=twin_register_words(spec))
-    # The general accelerator at the IP's throughput, running as many repeats: at the most the IP
-    # runs (the network as deep as it is built for) for the comparison, at every count for the table.
+    # The general accelerator at the IP's throughput, running as many repeats: at the spec's default
+    # repeat count (the operating point) for the comparison, at every count for the table.
     at_repeat = {r: general_design(spec, costs, clock_mhz=clock_mhz, repeat=r, period=cycles)
                  for r, cycles in ip.cycles_by_repeat.items()}
-    general = at_repeat[spec.repeat_max]
+    general = at_repeat[spec.repeat_default]
     designs = {"semifreddo": ip, "configurable": twin, "general": general}
     return Estimate(spec, core_id, designs, costs.source, general_by_repeat=at_repeat)

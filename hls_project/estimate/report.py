@@ -79,7 +79,7 @@ def throughput_lines(est: Estimate) -> list[str]:
         lines.append(f"{row['repeat']:>8} {row['cycles_per_frame']:>13,} {row['frames_per_second']:>11,.0f} "
                      f"{row['ip_power_mw']:>8.1f} {row['general_area']:>13,.0f} {row['general_power_mw']:>11.1f} "
                      f"{row['area_vs_general']:>10.1f}x {row['power_vs_general']:>11.1f}x")
-    lines.append(f"the comparison below is at repeat {spec.repeat_max}, the deepest network the IP runs")
+    lines.append(f"the comparison below is at the spec's default repeat count, {spec.repeat_default}")
     return lines
 
 
