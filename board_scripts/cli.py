@@ -195,11 +195,14 @@ def cmd_deploy(args) -> int:
 
 
 def register(sub) -> None:
-    def spec_board(p, board_required=True):
+    def spec_board(p, force=False):
         p.add_argument("spec", metavar="SPEC", help="shipped spec name (digits, pixels) or path to a spec YAML file")
-        p.add_argument("--board", required=board_required, metavar="BOARD", help=BOARD_HELP)
+        p.add_argument("--board", required=True, metavar="BOARD", help=BOARD_HELP)
         p.add_argument("--build", metavar="DIR", default="build",
                        help="build folder; results go under DIR/<spec name>/ (default: build)")
+        if force:
+            p.add_argument("--force", action="store_true",
+                           help="run even if the estimate says the IP does not fit the board")
 
     p = sub.add_parser("boards", help="list the boards the flow can build for",
                        description="List the board table: FPGA part, board files, PS IP, HP port width, "
@@ -218,10 +221,8 @@ def register(sub) -> None:
                     "BUILD/<spec>/synth/<board>/hls/. Prints latency, II, LUT, FF, DSP and BRAM from the "
                     "synthesis report.",
         epilog="needs vitis_hls (or vitis-run) on PATH: source the settings64.sh of a Vitis install first")
-    spec_board(p)
+    spec_board(p, force=True)
     p.add_argument("--cosim", action="store_true", help="also run C/RTL co-simulation (slow)")
-    p.add_argument("--force", action="store_true",
-                   help="run even if the estimate says the IP does not fit the board")
     p.add_argument("--clock-mhz", type=float, metavar="MHZ",
                    help="target clock (default: the board's, see `semifreddo boards`); the bitstream uses it too")
     p.set_defaults(func=cmd_synth)
@@ -233,10 +234,8 @@ def register(sub) -> None:
                     "write_bitstream. Output: BUILD/<spec>/synth/<board>/vivado/semifreddo_<spec>.bit and .hwh. "
                     "Needs `semifreddo synth` for the same board first.",
         epilog="needs vivado on PATH: source the settings64.sh of a Vivado install first")
-    spec_board(p)
+    spec_board(p, force=True)
     p.add_argument("--jobs", type=int, metavar="N", help="parallel Vivado jobs (default: all cores)")
-    p.add_argument("--force", action="store_true",
-                   help="run even if the estimate says the IP does not fit the board")
     p.set_defaults(func=cmd_bitstream)
 
     p = sub.add_parser(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from semifreddo.models.cli import add_build_argument, add_spec_argument
+from semifreddo.models.cli import add_build_argument, add_hardware_arguments, add_spec_argument, hardware_choice
 
 STAGE = 2    # where these commands appear in `semifreddo --help` (pipeline order)
 
@@ -17,10 +17,7 @@ def _spec(args):
 
 
 def cmd_convert(args) -> int:
-    spec = _spec(args)
-    if args.board:
-        from semifreddo.deploy.boards import fpga_board
-        spec = spec.replace(board=fpga_board(args.board, "convert for").name)
+    spec = hardware_choice(_spec(args), args, "convert for")
     from .convert import convert
     from .csim import build_count, build_library
 
@@ -85,9 +82,8 @@ def register(sub) -> None:
                                    "the C simulation library (reused while the C++ is unchanged).")
     add_spec_argument(p)
     add_build_argument(p)
-    p.add_argument("--board", metavar="BOARD",
-                   help="the board the IP is for (default: the spec's hardware.board): with multipliers: auto, "
-                        "its DSPs decide which layers multiply in DSP48s")
+    add_hardware_arguments(p, "the board the IP is for (default: the spec's hardware.board): with multipliers: auto, "
+                              "its DSPs decide which layers multiply in DSP48s")
     p.add_argument("--part", default=None,
                    help="FPGA part written into the project (default: the board's; `make synth BOARD=` sets "
                         "the board's)")

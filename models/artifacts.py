@@ -6,6 +6,7 @@ Everything for spec ``NAME`` goes under ``BUILD/NAME/`` (``BUILD`` is ``--build`
     BUILD/NAME/core.npz                 frozen-core artifact (its core id is in the manifest)
     BUILD/NAME/weightsets/TASK.npz      one weight set per task (source task included)
     BUILD/NAME/samples/TASK.npz         held-out samples of a task trained from the user's data
+    BUILD/NAME/adder_graphs/            solved adder graphs of the frozen core (written by `semifreddo convert`)
     BUILD/NAME/hls/                     HLS project and its regmap.json (written by `semifreddo convert`)
 
 The frozen-core artifact is an ``.npz`` with one int32 array of integer codes per frozen tensor
@@ -38,39 +39,26 @@ DEFAULT_BUILD = Path("build")
 
 @dataclass(frozen=True)
 class BuildPaths:
+    """Where one spec's artifacts go: the layout in this module's docstring."""
+
     root: Path
 
     @classmethod
     def for_spec(cls, spec: Spec, build: str | Path | None = None) -> "BuildPaths":
         return cls(Path(build or DEFAULT_BUILD) / spec.name)
 
-    @property
-    def core(self) -> Path:
-        return self.root / "core.npz"
-
-    @property
-    def weightsets(self) -> Path:
-        return self.root / "weightsets"
+    core = property(lambda self: self.root / "core.npz")
+    weightsets = property(lambda self: self.root / "weightsets")
+    hls = property(lambda self: self.root / "hls")
+    # Solved adder graphs of the frozen core, outside hls/ (which every conversion replaces).
+    adder_graphs = property(lambda self: self.root / "adder_graphs")
 
     def weightset(self, task: str) -> Path:
         return self.weightsets / f"{task}.npz"
 
-    @property
-    def samples(self) -> Path:
-        return self.root / "samples"
-
     def sample(self, task: str) -> Path:
         """Held-out samples of a task trained from the user's data (for the bundle's notebook)."""
-        return self.samples / f"{task}.npz"
-
-    @property
-    def hls(self) -> Path:
-        return self.root / "hls"
-
-    @property
-    def adder_graphs(self) -> Path:
-        """Solved adder graphs of the frozen core (outside hls/, which every conversion replaces)."""
-        return self.root / "adder_graphs"
+        return self.root / "samples" / f"{task}.npz"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,29 @@ def add_build_argument(parser: argparse.ArgumentParser) -> None:
                         help="build folder; results go under DIR/<spec name>/ (default: build)")
 
 
+def add_hardware_arguments(parser: argparse.ArgumentParser, board_help: str) -> None:
+    """--board and --multipliers: the hardware choices a command may override (see hardware_choice)."""
+    parser.add_argument("--board", metavar="BOARD", help=board_help)
+    parser.add_argument("--multipliers", choices=("auto", "dsp", "lut"),
+                        help="where configurable multipliers go (default: the spec's hardware.multipliers): auto = "
+                             "DSP48s while the board's last, then LUTs; dsp; lut")
+
+
+def hardware_choice(spec, args, action: str):
+    """The spec with the board and multiplier policy the command line asks for."""
+    from semifreddo.deploy.boards import fpga_board
+
+    changes = {}
+    if args.board:
+        changes["board"] = fpga_board(args.board, action).name
+    dsp = getattr(args, "dsp", False)
+    if dsp and args.multipliers not in (None, "dsp"):
+        raise SemifreddoError(f"--dsp and --multipliers {args.multipliers} disagree; give one of them")
+    if dsp or args.multipliers:
+        changes["multipliers"] = "dsp" if dsp else args.multipliers
+    return spec.replace(**changes) if changes else spec
+
+
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="do not show progress bars")

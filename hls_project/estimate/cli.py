@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.models.cli import add_build_argument, add_progress_argument, add_spec_argument, quiet_tensorflow
+from semifreddo.models.cli import (add_build_argument, add_hardware_arguments, add_progress_argument, add_spec_argument,
+                                  hardware_choice, quiet_tensorflow)
 
 STAGE = 2.5    # where these commands appear in `semifreddo --help` (pipeline order)
 
@@ -60,7 +61,7 @@ def cmd_estimate(args) -> int:
     from .estimator import estimate_spec
     from .report import fit_verdict, text_report, write_outputs
 
-    spec = hardware_choice(spec, args)
+    spec = hardware_choice(spec, args, "estimate")
     est = estimate_spec(spec, args.build, UnitCosts.load(args.table), clock_mhz=args.clock)
     print(text_report(est, layers=not args.brief))
     out = Path(args.out) if args.out else BuildPaths.for_spec(spec, args.build).root / "estimate"
@@ -71,20 +72,6 @@ def cmd_estimate(args) -> int:
         print(line)
         return 0 if fits else 1
     return 0
-
-
-def hardware_choice(spec, args):
-    """The spec with the board and multiplier policy the command line asks for."""
-    from semifreddo.deploy.boards import fpga_board
-
-    changes = {}
-    if args.board:
-        changes["board"] = fpga_board(args.board, "estimate").name
-    if args.dsp or args.multipliers:
-        if args.dsp and args.multipliers not in (None, "dsp"):
-            raise SemifreddoError(f"--dsp and --multipliers {args.multipliers} disagree; give one of them")
-        changes["multipliers"] = "dsp" if args.dsp else args.multipliers
-    return spec.replace(**changes) if changes else spec
 
 
 def cmd_explore(args) -> int:
@@ -141,12 +128,8 @@ def register(sub) -> None:
                     "estimate priced by the Yosys-characterized unit-cost table (make characterize).")
     add_spec_argument(p)
     add_build_argument(p)
-    p.add_argument("--board", metavar="BOARD",
-                   help="the board to fit (default: the spec's hardware.board); the report then ends with one line "
-                        "saying whether the IP fits it, and the exit code is 0 if it does, 1 if not")
-    p.add_argument("--multipliers", choices=("auto", "dsp", "lut"),
-                   help="where configurable multipliers go (default: the spec's hardware.multipliers): auto = "
-                        "DSP48s while the board's last, then LUTs; dsp; lut")
+    add_hardware_arguments(p, "the board to fit (default: the spec's hardware.board); the report then ends with one "
+                              "line saying whether the IP fits it, and the exit code is 0 if it does, 1 if not")
     p.add_argument("--dsp", action="store_true", help="the same as --multipliers dsp")
     p.add_argument("--clock", type=float, default=100.0, metavar="MHZ",
                    help="clock for throughput and power (default 100)")
