@@ -15,7 +15,7 @@ def digits_data():
 
 
 def test_shipped_specs_validate():
-    for name in ("digits", "pixels", "digits-zcu104"):
+    for name in ("digits", "pixels", "digits-lean"):
         spec = load_spec(name)
         counts = spec.parameter_counts()
         assert counts["frozen"] > 0 and counts["configurable"] > 0
