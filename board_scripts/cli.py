@@ -196,7 +196,7 @@ def cmd_deploy(args) -> int:
 
 def register(sub) -> None:
     def spec_board(p, force=False):
-        p.add_argument("spec", metavar="SPEC", help="shipped spec name (digits, pixels) or path to a spec YAML file")
+        p.add_argument("spec", metavar="SPEC", help="shipped spec name (digits, digits-lean, pixels) or path to a spec YAML file")
         p.add_argument("--board", required=True, metavar="BOARD", help=BOARD_HELP)
         p.add_argument("--build", metavar="DIR", default="build",
                        help="build folder; results go under DIR/<spec name>/ (default: build)")

@@ -3,9 +3,10 @@
 ``python -m semifreddo.hls_project.board_check --spec digits --bundle build/digits/bundle-emulated``
 drives the board with the real command line, each command its own process as a user would type
 it: ``semifreddo reload --task A``, ``semifreddo run``, ``semifreddo reload --task B``,
-``semifreddo run``. It then compares every output the board wrote with the QKeras model's
-(frozen core and that task's weight set loaded, quantized as the hardware computes) on the same
-held-out images, and exits 1 unless all are bit-identical.
+``semifreddo run`` at every repeat count the register map allows (the repeat register changes
+between runs without a reload). It compares every output the board wrote with the QKeras model's
+(frozen core and that task's weight set loaded, quantized as the hardware computes, run the same
+number of times) on the same held-out images, and exits 1 unless all are bit-identical.
 """
 
 from __future__ import annotations
@@ -55,17 +56,20 @@ def main(argv=None) -> int:
         x = held_out_inputs(spec, task, args.samples)
         np.save(work / f"x_{task}.npy", x)
         print(board("reload", args.bundle, "--task", task))
-        print(board("run", args.bundle, "--input", work / f"x_{task}.npy", "--output", work / f"y_{task}.npy",
-                    "--repeat", spec.repeat_min))
-        y_board = np.load(work / f"y_{task}.npy")
         ws = read_weight_set(args.bundle / "weightsets" / f"{task}.npz")
         model = load_reference_model(spec, args.build, ws)
-        set_repeat(model, spec, spec.repeat_min)
-        y_qkeras = predict(model, x)
-        differ = int(np.count_nonzero(y_board != y_qkeras))
-        all_equal &= differ == 0 and y_board.shape == y_qkeras.shape
-        print(f"{spec.name}/{task}: {differ} of {y_qkeras.size} outputs of the emulated board differ from the "
-              f"QKeras model on {len(x)} held-out images -- {'bit-identical' if differ == 0 else 'MISMATCH'}")
+        for repeat in range(spec.repeat_min, spec.repeat_max + 1):     # a run-time register: no reload
+            output = work / f"y_{task}_r{repeat}.npy"
+            print(board("run", args.bundle, "--input", work / f"x_{task}.npy", "--output", output,
+                        "--repeat", repeat))
+            y_board = np.load(output)
+            set_repeat(model, spec, repeat)
+            y_qkeras = predict(model, x)
+            differ = int(np.count_nonzero(y_board != y_qkeras))
+            all_equal &= differ == 0 and y_board.shape == y_qkeras.shape
+            print(f"{spec.name}/{task} repeat {repeat}: {differ} of {y_qkeras.size} outputs of the emulated board "
+                  f"differ from the QKeras model on {len(x)} held-out images -- "
+                  f"{'bit-identical' if differ == 0 else 'MISMATCH'}")
     print(board("status", args.bundle))
     return 0 if all_equal else 1
 

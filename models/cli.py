@@ -26,13 +26,13 @@ typical session:
   semifreddo train-task digits --task mine --data my.npz   a task of your own, from your data
   semifreddo weights show build/digits/weightsets/parity.npz
 
-SPEC is a shipped spec name (digits, pixels) or a path to a YAML file; the schema is in
+SPEC is a shipped spec name (digits, digits-lean, pixels) or a path to a YAML file; the schema is in
 models/specs/README.md. Results go under BUILD/<spec name>/ (BUILD is --build, default build/).
 """
 
 
 def add_spec_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", metavar="SPEC", help="shipped spec name (digits, pixels) or path to a spec YAML file")
+    parser.add_argument("spec", metavar="SPEC", help="shipped spec name (digits, digits-lean, pixels) or path to a spec YAML file")
 
 
 def add_build_argument(parser: argparse.ArgumentParser) -> None:
