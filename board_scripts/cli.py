@@ -50,13 +50,13 @@ def fit_table(build) -> str:
     from semifreddo.hls_project.estimate.estimator import estimate_spec
     from semifreddo.hls_project.estimate.report import fit_verdict
     from semifreddo.models.artifacts import BuildPaths
-    from semifreddo.models.spec import SPEC_DIR, load_spec
+    from semifreddo.models.spec import load_spec, shipped_specs
 
     boards = [b.name for b in BOARDS.values() if not b.emulated]
     lines = ["which shipped spec fits which board (ESTIMATES; `semifreddo estimate SPEC --board B` for the details):",
              f"{'spec':<16}" + "".join(f"{name:<22}" for name in boards)]
-    for path in sorted(SPEC_DIR.glob("*.yaml")):
-        spec = load_spec(path.stem)
+    for name in shipped_specs():
+        spec = load_spec(name)
         if not BuildPaths.for_spec(spec, build).core.exists():
             lines.append(f"{spec.name:<16}no trained core under {build}/{spec.name}: `make train SPEC={spec.name}` first")
             continue
@@ -124,13 +124,13 @@ def cmd_bitstream(args) -> int:
     from .flow import run_bitstream
     from .tools import find_vivado
 
-    board = fpga_board(args.board, "implement")
     from semifreddo.hls_project.project import MANIFEST
 
-    if (_layout(args, board.name).hls_source / MANIFEST).exists():   # else: synthesize first, run_bitstream says
+    board = fpga_board(args.board, "implement")
+    layout = _layout(args, board.name)
+    if (layout.hls_source / MANIFEST).exists():   # else: synthesize first, run_bitstream says so
         require_fit(args, board)
     find_vivado()
-    layout = _layout(args, board.name)
     result = run_bitstream(layout, board, jobs=args.jobs)
     for warning in result.warnings:
         print(f"warning: {warning}")
@@ -195,8 +195,10 @@ def cmd_deploy(args) -> int:
 
 
 def register(sub) -> None:
+    from semifreddo.models.cli import add_spec_argument
+
     def spec_board(p, force=False):
-        p.add_argument("spec", metavar="SPEC", help="shipped spec name (digits, digits-lean, pixels) or path to a spec YAML file")
+        add_spec_argument(p)
         p.add_argument("--board", required=True, metavar="BOARD", help=BOARD_HELP)
         p.add_argument("--build", metavar="DIR", default="build",
                        help="build folder; results go under DIR/<spec name>/ (default: build)")

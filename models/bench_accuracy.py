@@ -157,7 +157,9 @@ def plot(rows: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m semifreddo.models.bench_accuracy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--specs", nargs="+", default=["digits", "digits-lean", "pixels"])
+    from .spec import shipped_specs
+
+    parser.add_argument("--specs", nargs="+", default=shipped_specs(), help="specs to measure (default: every shipped spec)")
     parser.add_argument("--fractions", nargs="+", type=point, default=list(FRACTIONS),
                         help="points: `shipped` (the spec as it is) and frozen fractions (default: shipped 0 0.5 0.75 0.9)")
     parser.add_argument("--epochs-scale", type=float, default=1.0,

@@ -32,7 +32,10 @@ models/specs/README.md. Results go under BUILD/<spec name>/ (BUILD is --build, d
 
 
 def add_spec_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", metavar="SPEC", help="shipped spec name (digits, digits-lean, pixels) or path to a spec YAML file")
+    from .spec import shipped_specs
+
+    parser.add_argument("spec", metavar="SPEC",
+                        help=f"shipped spec name ({', '.join(shipped_specs())}) or path to a spec YAML file")
 
 
 def add_build_argument(parser: argparse.ArgumentParser) -> None:

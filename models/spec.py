@@ -252,15 +252,20 @@ class Spec:
 # Loading and validation
 # --------------------------------------------------------------------------------------------
 
+def shipped_specs() -> list[str]:
+    """The names of the specs that ship with the toolkit (models/specs/*.yaml)."""
+    return sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
+
+
 def resolve_spec_path(spec: str | Path) -> Path:
-    """Accept a path to a YAML file or the name of a shipped spec (``digits``, ``pixels``)."""
+    """Accept a path to a YAML file or the name of a shipped spec (see :func:`shipped_specs`)."""
     path = Path(spec)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
     shipped = SPEC_DIR / f"{spec}.yaml"
     if shipped.exists():
         return shipped
-    names = ", ".join(sorted(p.stem for p in SPEC_DIR.glob("*.yaml")))
+    names = ", ".join(shipped_specs())
     raise SpecError("spec", f"no spec file {spec!r} and no shipped spec of that name (shipped: {names})")
 
 

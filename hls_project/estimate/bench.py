@@ -23,7 +23,6 @@ from pathlib import Path
 
 from semifreddo.deploy.fileio import atomic_write_text
 
-SPECS = ("digits", "digits-lean", "pixels")
 SPEED_GOAL = 1000          # issue 6: the estimator at least 1000x faster than synthesis
 AREA_GOAL = 10             # the paper's claim against a general-purpose accelerator
 
@@ -67,7 +66,7 @@ def _timed_estimate(spec, codes, repeats: int = 5, **options):
 
 def run(build: Path, out: Path, jobs: int) -> dict:
     from semifreddo.models.artifacts import BuildPaths
-    from semifreddo.models.spec import load_spec
+    from semifreddo.models.spec import load_spec, shipped_specs
 
     from .estimator import TITLES
     from .report import write_outputs
@@ -82,7 +81,7 @@ def run(build: Path, out: Path, jobs: int) -> dict:
            "| power vs twin | power vs general |", "|---|---|---|---|---|---|---|---|---|---|"]
     digits = None
     per_mac_lines = []
-    for name in SPECS:
+    for name in shipped_specs():
         spec = load_spec(name)
         core = _trained_core(spec, build)
         graphs = BuildPaths.for_spec(spec, build).adder_graphs
