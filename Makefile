@@ -185,7 +185,7 @@ board-demo: $(OUT)/hls/hls_manifest.json
 
 bench-runtime: $(OUT)/hls/hls_manifest.json
 	$(SF) package $(SPEC_FILE) --board emulated --build $(BUILD)
-	$(BIN)/python -m semifreddo.deploy.bench_runtime $(EMULATED) --out bench/results/runtime.json
+	$(BIN)/python -m semifreddo.deploy.runtime.bench_runtime $(EMULATED) --out bench/results/runtime.json
 
 # --- cost model and design-space exploration (issue 6) ---
 # The unit-cost table is characterized with Debian's Yosys and committed; `make characterize`

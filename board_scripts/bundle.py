@@ -7,8 +7,8 @@
       semifreddo_<spec>.bit/.hwh    the overlay; same basename, as PYNQ requires (not for `emulated`)
       regmap.json                   the register map the IP was built with
       weightsets/<task>.npz         every task's weight set, each checked against core and register map
-      semifreddo/deploy/*.py        the board-side driver: put the bundle folder on sys.path and
-                                    `import semifreddo.deploy`
+      semifreddo/deploy/**/*.py     the board side (contract/ and runtime/): put the bundle folder on
+                                    sys.path and `import semifreddo.deploy.runtime.driver`
       notebooks/*.ipynb             the board notebooks
       emulator/<overlay>.so/.json   only for ``emulated``: the IP's C simulation and the emulated
                                     block design, which the emulated board serves as its bitstream
@@ -24,22 +24,23 @@ staging folder and renamed into place. ``add_to_bundle`` adds a task to a finish
 
 from __future__ import annotations
 
-import re
 import shutil
 import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timezone
 from pathlib import Path
 
-from semifreddo.deploy.contract import (BUNDLE_FORMAT, BUNDLE_MANIFEST as MANIFEST, DMA_INSTANCE, DMA_VLNV,
+from semifreddo.deploy.contract.interface import (BUNDLE_FORMAT, BUNDLE_MANIFEST as MANIFEST, DMA_INSTANCE, DMA_VLNV,
+                                                  EMULATED_HARDWARE_FORMAT,
                                         IP_INSTANCE, ports, read_bundle_manifest, stamp)
-from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.fileio import atomic_write_bytes, replace_dir, sha256_bytes, sha256_file, start_staging_dir
-from semifreddo.deploy.weightset import read_weight_set
+from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.fileio import atomic_write_bytes, replace_dir, sha256_bytes, sha256_file, start_staging_dir
+from semifreddo.deploy.contract.weightset import read_weight_set
 
 from . import hlsproject
-from semifreddo.deploy.boards import Board
+from semifreddo.deploy.contract.boards import Board
 from .flow import BITSTREAM_RECORD, SYNTH_RECORD, read_record
 from .layout import BoardBuild, write_json
+from semifreddo.hls_project.plan import HardwarePlan
 
 DRIVER_DIR = Path("semifreddo") / "deploy"
 
@@ -72,11 +73,12 @@ def check_hwh(path: Path, board: Board, ip_vlnv: str) -> None:
         raise SemifreddoError(f"{path}: has no {board.ps_ip}, so it was not built for {board.name}")
 
 
-def _hardware(layout: BoardBuild, board: Board) -> tuple[dict, Path, dict | None]:
-    """(HLS manifest, register-map file, bitstream record) of what the bundle will describe."""
+def _hardware(layout: BoardBuild, board: Board) -> tuple[dict, HardwarePlan, Path, dict | None]:
+    """(HLS manifest, hardware plan, register-map file, bitstream record) of what the bundle will describe."""
     if board.emulated:
         project = hlsproject.load_hls_project(layout.hls_source, layout.spec)
-        return project.manifest, project.root / hlsproject.REGMAP, None
+        return (project.manifest, hlsproject.matching_plan(project.manifest, project.root),
+                project.root / hlsproject.REGMAP, None)
     step = f"semifreddo bitstream {layout.spec} --board {board.name}"
     record = read_record(layout.vivado / BITSTREAM_RECORD, step)
     synth = read_record(layout.hls / SYNTH_RECORD, f"semifreddo synth {layout.spec} --board {board.name}")
@@ -88,28 +90,21 @@ def _hardware(layout: BoardBuild, board: Board) -> tuple[dict, Path, dict | None
             raise SemifreddoError(f"{path} not found: run `{step}` again")
     manifest = hlsproject.read_manifest(layout.hls, layout.spec)
     check_hwh(layout.hwh, board, synth["ip_vlnv"])
-    return manifest, layout.hls / hlsproject.REGMAP, record
+    return manifest, hlsproject.matching_plan(manifest, layout.hls), layout.hls / hlsproject.REGMAP, record
 
 
-# The emulated block design (read by semifreddo.deploy.emulator in place of a .hwh).
-EMULATED_HARDWARE_FORMAT = "semifreddo-emulated-hardware"
+# The emulated block design (read by semifreddo.deploy.runtime.emulator in place of a .hwh).
 IP_ADDRESS = 0x4000_0000        # where PYNQ-Z2 designs usually put the first GP0 slave
 DMA_ADDRESS = 0x4040_0000
-PRAGMA = re.compile(r"#pragma\s+HLS\s+INTERFACE\s+s_axilite\s+port=(\w+)\s+bundle=\w+\s+offset=(0x[0-9a-fA-F]+)")
 
 
-def emulated_hardware(top_cpp: str, bank_words: int, ip_vlnv: str) -> dict:
-    """The emulated block design, in the form PYNQ's ``ip_dict`` takes for a real .hwh.
-
-    As Vitis HLS does for the real IP, the register offsets come from the ``s_axilite`` pragmas
-    of the top function's C++ (``top_cpp``), not from ``regmap.json``, so the driver's check of
-    the register map against the hardware means the same thing here as on a board."""
+def emulated_hardware(plan: HardwarePlan, ip_vlnv: str) -> dict:
+    """The emulated block design, in the form PYNQ's ``ip_dict`` takes for a real .hwh: the register
+    offsets are those the hardware plan gave the IP's ``s_axilite`` pragmas (its register map)."""
     outputs = ports("out")
-    offsets = {name: int(offset, 16) for name, offset in PRAGMA.findall(top_cpp)}
-    if "bank" not in offsets or not set(outputs) <= set(offsets):
-        raise SemifreddoError("the IP's C++ has no s_axilite pragmas for its bank and status registers; "
-                              "re-run `semifreddo convert`")
-    bank_offset = offsets.pop("bank")
+    regmap = plan.regmap
+    bank_offset, bank_words = regmap.bank_offset, regmap.n_words
+    offsets = {name: regmap.control[name] for name in ports("in") + outputs}
     registers = {"CTRL": (0x00, "read-write", "Control signals"),
                  "GIER": (0x04, "read-write", "Global Interrupt Enable Register"),
                  "IP_IER": (0x08, "read-write", "IP Interrupt Enable Register"),
@@ -138,26 +133,25 @@ def emulated_hardware(top_cpp: str, bank_words: int, ip_vlnv: str) -> dict:
                                                                               "words": bank_words}}
 
 
-def _emulator(layout: BoardBuild, hls_manifest: dict, regmap, stage: Path) -> dict | None:
+def _emulator(layout: BoardBuild, hls_manifest: dict, plan: HardwarePlan, stage: Path) -> dict | None:
     """What the emulated board serves in place of a bitstream: the IP's compiled C simulation
     (``emulator/<overlay>.so``) and, beside it as a .hwh beside a .bit, the emulated block design
-    (``emulator/<overlay>.json``, see semifreddo.deploy.emulator). None for an HLS project that has
+    (``emulator/<overlay>.json``, see semifreddo.deploy.runtime.emulator). None for an HLS project that has
     no C simulation bridge (only hand-made projects lack it)."""
-    from semifreddo.deploy.simulated_ip import SimulatedIP
+    from semifreddo.deploy.contract.simulated_ip import SimulatedIP
     from semifreddo.hls_project.csim import build_library
 
     hls_dir = layout.hls_source
     if not (hls_dir / "semifreddo_bridge.cpp").exists():
         return None
     library = build_library(hls_dir)
-    if SimulatedIP.load(library).bank_words != regmap.n_words:
+    if SimulatedIP.load(library).bank_words != plan.regmap.n_words:
         raise SemifreddoError(f"{library}: C simulation does not match {hls_dir / hlsproject.REGMAP}; "
                               f"run `semifreddo convert {layout.spec}` again")
     names = {"bitstream": f"emulator/{layout.overlay}.so", "hardware": f"emulator/{layout.overlay}.json"}
     (stage / "emulator").mkdir()
     shutil.copyfile(library, stage / names["bitstream"])
-    hardware = emulated_hardware((hls_dir / hls_manifest["sources"][0]).read_text(), regmap.n_words,
-                                 hls_manifest["ip_vlnv"])
+    hardware = emulated_hardware(plan, hls_manifest["ip_vlnv"])
     write_json(stage / names["hardware"], hardware)
     return names
 
@@ -196,7 +190,7 @@ def build_bundle(layout: BoardBuild, board: Board, spec=None) -> dict:
     """Build ``layout.bundle`` and return its manifest. ``spec`` (a loaded Spec) lets a spec given
     by its file supply held-out samples too; a task without samples is in ``tasks`` but not in
     ``samples``."""
-    hls_manifest, regmap_path, record = _hardware(layout, board)
+    hls_manifest, plan, regmap_path, record = _hardware(layout, board)
     regmap = hlsproject.matching_regmap(hls_manifest, regmap_path)
     weightsets = sorted(layout.weightsets.glob("*.npz"))
     if not weightsets:
@@ -216,13 +210,13 @@ def build_bundle(layout: BoardBuild, board: Board, spec=None) -> dict:
         copies[layout.bitstream] = layout.bitstream.name
         copies[layout.hwh] = layout.hwh.name
     driver = deploy_source()
-    copies.update({path: str(DRIVER_DIR / path.name) for path in sorted(driver.glob("*.py"))})
-    notebooks = sorted((driver / "notebooks").glob("*.ipynb"))
+    copies.update({path: (DRIVER_DIR / path.relative_to(driver)).as_posix() for path in sorted(driver.rglob("*.py"))})
+    notebooks = sorted((driver / "runtime" / "notebooks").glob("*.ipynb"))
     copies.update({path: f"notebooks/{path.name}" for path in notebooks})
     for source, name in copies.items():
         (stage / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, stage / name)
-    emulator = _emulator(layout, hls_manifest, regmap, stage) if board.emulated else None
+    emulator = _emulator(layout, hls_manifest, plan, stage) if board.emulated else None
     samples = _samples(layout, spec, tasks, stage)
     written = [*copies.values(), *(emulator or {}).values(), *samples.values()]
 
@@ -311,8 +305,8 @@ def add_to_bundle(bundle: Path, weights: Path, *, task: str | None = None, repla
     them beside the weight set. Each file is written atomically, the manifest last, so the
     manifest never names a file that is not complete; the bundle is verified before and after.
     Returns the task's name and the new manifest."""
-    from semifreddo.deploy.regmap import load_register_map
-    from semifreddo.deploy.weightset import decode_weight_set
+    from semifreddo.deploy.contract.regmap import load_register_map
+    from semifreddo.deploy.contract.weightset import decode_weight_set
     from semifreddo.models.spec import NAME_RULE, is_valid_name
 
     bundle, weights = Path(bundle), Path(weights)

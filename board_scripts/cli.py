@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .layout import BoardBuild
 
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.contract.errors import SemifreddoError
 
 BOARD_HELP = "target board (see `semifreddo boards`)"
 
@@ -30,7 +30,7 @@ def _layout(args, board: str):
 
 
 def cmd_boards(args) -> int:
-    from semifreddo.deploy.boards import BOARDS
+    from semifreddo.deploy.contract.boards import BOARDS
 
     print(f"{'board':<12} {'part':<22} {'PS IP':<18} {'HP bits':>7} {'clock':>9}  description")
     for b in BOARDS.values():
@@ -46,7 +46,7 @@ def cmd_boards(args) -> int:
 def fit_table(build) -> str:
     """Which shipped spec fits which board, estimated from each spec's trained core under ``build``
     (configurable multipliers placed for each board)."""
-    from semifreddo.deploy.boards import BOARDS
+    from semifreddo.deploy.contract.boards import BOARDS
     from semifreddo.hls_project.estimate.estimator import estimate_spec
     from semifreddo.hls_project.estimate.report import fit_verdict
     from semifreddo.models.artifacts import BuildPaths
@@ -72,11 +72,11 @@ def fit_table(build) -> str:
 
 def require_fit(args, board) -> None:
     """Refuse, in one line, to spend hours of Vivado on an IP that the estimate says does not fit
-    ``board`` (unless --force). The estimate is of the HLS project as converted."""
-    from semifreddo.deploy.errors import DoesNotFitError
+    ``board`` (unless --force). The estimate is of the HLS project as converted: its hardware plan."""
+    from semifreddo.deploy.contract.errors import DoesNotFitError
     from semifreddo.hls_project.estimate.estimator import estimate_spec
     from semifreddo.hls_project.estimate.report import fit_verdict
-    from semifreddo.hls_project.project import read_manifest
+    from semifreddo.hls_project.plan import read_plan
     from semifreddo.models.artifacts import BuildPaths
     from semifreddo.models.spec import load_spec
 
@@ -84,19 +84,18 @@ def require_fit(args, board) -> None:
         print(f"--force: not checking whether the IP fits {board.name}")
         return
     spec = load_spec(args.spec)
-    # The project as converted: its multipliers were placed for the board it was converted for.
-    converted_for = read_manifest(BuildPaths.for_spec(spec, args.build).hls, args.spec).get("board", spec.board)
-    est = estimate_spec(spec.replace(board=converted_for), args.build, cache_graphs=False)   # writes nothing
+    plan = read_plan(BuildPaths.for_spec(spec, args.build).hls, args.spec)
+    est = estimate_spec(spec, args.build, plan=plan, cache_graphs=False)   # writes nothing
     fits, line = fit_verdict(est, board.name)
     if not fits:
         hint = (f"convert for it (`semifreddo convert {args.spec} --board {board.name}`), "
-                if converted_for != board.name and spec.multipliers == "auto" else "")
+                if plan.target.board != board.name and plan.target.multipliers == "auto" else "")
         raise DoesNotFitError(f"{line}; {hint}narrow the spec (`semifreddo explore`) or pass --force (FORCE=1)")
     print(line)
 
 
 def cmd_synth(args) -> int:
-    from semifreddo.deploy.boards import fpga_board
+    from semifreddo.deploy.contract.boards import fpga_board
     from .flow import run_synth
     from .report import cost_model_estimate, format_table
     from .tools import find_hls_tool
@@ -120,7 +119,7 @@ def cmd_synth(args) -> int:
 
 
 def cmd_bitstream(args) -> int:
-    from semifreddo.deploy.boards import fpga_board
+    from semifreddo.deploy.contract.boards import fpga_board
     from .flow import run_bitstream
     from .tools import find_vivado
 
@@ -140,7 +139,7 @@ def cmd_bitstream(args) -> int:
 
 
 def cmd_package(args) -> int:
-    from semifreddo.deploy.boards import get_board
+    from semifreddo.deploy.contract.boards import get_board
     from .bundle import build_bundle
 
     from semifreddo.models.spec import load_spec

@@ -12,12 +12,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from semifreddo.deploy.contract import read_artifact, stamp
-from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.fileio import atomic_write_text, replace_dir, start_staging_dir
+from semifreddo.deploy.contract.interface import BITSTREAM_FORMAT, SYNTH_FORMAT, read_artifact, stamp
+from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.fileio import atomic_write_text, replace_dir, start_staging_dir
+
+from semifreddo.hls_project.plan import PLAN_FILE
 
 from . import hlsproject
-from semifreddo.deploy.boards import Board
+from semifreddo.deploy.contract.boards import Board
 from .layout import BLOCK_DESIGN, HLS_PROJECT, HLS_SOLUTION, VIVADO_PROJECT, BoardBuild, write_json
 from .report import CsynthReport, parse_csynth
 from .scripts import bitstream_script, hls_script
@@ -25,7 +27,7 @@ from .tools import find_hls_tool, find_vivado, run_tool
 
 SYNTH_RECORD = "synth.json"
 BITSTREAM_RECORD = "bitstream.json"
-RECORD_FORMATS = {SYNTH_RECORD: "semifreddo-synth", BITSTREAM_RECORD: "semifreddo-bitstream"}
+RECORD_FORMATS = {SYNTH_RECORD: SYNTH_FORMAT, BITSTREAM_RECORD: BITSTREAM_FORMAT}
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ def run_synth(layout: BoardBuild, board: Board, *, clock_mhz: float | None = Non
     # Snapshot what the IP was built from: package ships this register map, not a later one.
     shutil.copyfile(project.root / hlsproject.MANIFEST, stage / hlsproject.MANIFEST)   # read back by package
     shutil.copyfile(project.root / hlsproject.REGMAP, stage / hlsproject.REGMAP)
+    shutil.copyfile(project.root / PLAN_FILE, stage / PLAN_FILE)      # the decisions the IP was built with
     write_json(stage / SYNTH_RECORD, {
         **stamp(RECORD_FORMATS[SYNTH_RECORD]), "spec": layout.spec, "board": board.name,
         "part": board.part, "clock_mhz": clock_mhz, "cosim": cosim, "ip_vlnv": project.ip_vlnv,

@@ -11,8 +11,9 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.regmap import RegisterMap, load_register_map
+from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.regmap import RegisterMap, load_register_map
+from semifreddo.hls_project.plan import PLAN_FILE, HardwarePlan, read_plan
 from semifreddo.hls_project.project import MANIFEST, REGMAP, read_manifest
 
 
@@ -92,3 +93,13 @@ def matching_regmap(manifest: dict, path: Path) -> RegisterMap:
         raise SemifreddoError(f"{path}: register map {regmap.id} does not belong to this HLS project "
                               f"(its manifest says {manifest['regmap_id']}); run `semifreddo convert` again")
     return regmap
+
+
+def matching_plan(manifest: dict, folder: Path) -> HardwarePlan:
+    """The hardware plan in ``folder``, which must be the one the manifest's IP was generated with."""
+    plan = read_plan(folder, manifest["spec"])
+    if (plan.core_id, plan.regmap.id) != (manifest["core_id"], manifest["regmap_id"]):
+        raise SemifreddoError(f"{Path(folder) / PLAN_FILE}: made for core {plan.core_id} and register map "
+                              f"{plan.regmap.id}, but the project's manifest says {manifest['core_id']} and "
+                              f"{manifest['regmap_id']}; run `semifreddo convert {manifest['spec']}` again")
+    return plan

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from semifreddo.deploy.fileio import atomic_write_text
+from semifreddo.deploy.contract.fileio import atomic_write_text
 
 HLS_PROJECT = "prj"        # Vitis HLS project folder inside synth/<board>/hls/
 HLS_SOLUTION = "solution1"

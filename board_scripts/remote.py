@@ -30,9 +30,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from semifreddo.deploy.errors import SemifreddoError, ToolMissingError
+from semifreddo.deploy.contract.errors import SemifreddoError, ToolMissingError
 
-from semifreddo.deploy.fileio import sha256_file
+from semifreddo.deploy.contract.fileio import sha256_file
 
 from .bundle import MANIFEST, compare_checksums, verify_bundle
 

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.contract.errors import SemifreddoError
 
 RESOURCES = (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram_18k", "BRAM_18K"), ("uram", "URAM"))
 

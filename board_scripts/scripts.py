@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from semifreddo.deploy.boards import Board
+from semifreddo.deploy.contract.boards import Board
 from .hlsproject import HlsProject
 from .layout import BLOCK_DESIGN, HLS_PROJECT, HLS_SOLUTION, VIVADO_PROJECT
 

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from semifreddo.deploy.errors import SemifreddoError, ToolMissingError
+from semifreddo.deploy.contract.errors import SemifreddoError, ToolMissingError
 
 STEP = "SEMIFREDDO-STEP "
 FAILED = "SEMIFREDDO-FAILED "

@@ -3,8 +3,9 @@
 It is hls4ml's Vitis backend plus these things:
 
 * the SemifreddoNet extension layers (alpha blend, repeat gate) and their C++ (extension API);
-* the pass :class:`MarkConfigurableWeights`, which tags every configurable weight variable with
-  its register field (from the register map the converter attaches to the model), gives repeat
+* the pass :class:`MarkConfigurableWeights`, which puts the hardware plan (:mod:`.plan`, attached
+  to the hls4ml config by the converter) on the IR: every configurable weight variable gets its
+  register field, every layer the registers it reads and its multiplier choice; it gives repeat
   copies of a layer the same arrays as the original, and clears the zero count hls4ml derives
   from the (placeholder) values of configurable weights, since any value can arrive at run time;
 * its own writer (:mod:`semifreddo.hls_project.writer`), which emits frozen weights as constants
@@ -14,8 +15,9 @@ It is hls4ml's Vitis backend plus these things:
   graphs, cached on disk (:mod:`semifreddo.hls_project.adder_graph`). It takes the place of hls4ml's
   own ``vivado:distributed_arithmetic_codegen`` in this backend's copy of the ``optimize`` flow:
   that pass asserts the backend is called vivado or vitis, and solves again on every conversion;
-* the pass :class:`PlaceMultipliers`, which binds each layer's configurable multipliers to DSPs or
-  LUTs as the network description chose.
+* hls4ml's conv and dense templates with the multiplier choice as a parameter
+  (:func:`chosen_product_templates`): each layer's configurable multipliers go to DSPs or LUTs as
+  the hardware plan chose.
 
 hls4ml finds the backend through the ``hls4ml.backends`` entry point declared in pyproject.toml,
 which calls :func:`register`. Nothing in hls4ml is patched or forked.
@@ -25,8 +27,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BACKEND_NAME = "Semifreddo"
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+from semifreddo.deploy.contract.errors import SemifreddoError
+
+from .project import BACKEND_NAME, TEMPLATES, conversion_info, model_plan
 
 
 def register(register_backend, register_writer) -> None:
@@ -35,11 +38,6 @@ def register(register_backend, register_writer) -> None:
 
     register_writer(BACKEND_NAME, writer_class())
     register_backend(BACKEND_NAME, _backend_class())
-
-
-def semifreddo_info(model) -> dict:
-    """What the converter tells the backend (register map, ids, io shapes), via the hls4ml config."""
-    return model.config.config["HLSConfig"]["Model"]["Semifreddo"]
 
 
 def _backend_class():
@@ -52,39 +50,39 @@ def _backend_class():
     from .extension_layers import register_extension_layers
 
     class MarkConfigurableWeights(OptimizerPass):
-        """Tag configurable weights with their register field; share arrays between repeat copies."""
+        """Put the hardware plan's per-layer decisions on hls4ml's IR, where the templates and the
+        writer read them: each configurable weight variable gets its register field, a layer the
+        active registers it reads (``semifreddo_registers``), whether it reads the repeat register,
+        and where its configurable multipliers go (``semifreddo_multiplier``). Repeat copies
+        compute with their original's arrays."""
 
         def match(self, node):
-            return bool(node.weights) and not node.get_attr("semifreddo_marked", False)
+            return not node.get_attr("semifreddo_marked", False)
 
         def transform(self, model, node):
-            info = semifreddo_info(model)["layers"][node.name]
-            for hls_name, var in node.weights.items():
-                field = info["fields"].get(_KERAS_WEIGHT.get(hls_name, hls_name))
-                if info["copy_of"]:
-                    # A repetition of the last block computes with the original layer's arrays.
-                    var.name = model.graph[info["copy_of"]].get_weights(hls_name).name
+            plan = model_plan(model)
+            try:
+                layer = plan.layer(node.name)
+            except SemifreddoError:
+                layer = None              # a layer hls4ml added (stream clones, padding): nothing configurable
+            registers = []
+            for hls_name, var in (node.weights.items() if layer else ()):
+                field = layer.field_of(_KERAS_WEIGHT.get(hls_name, hls_name))
+                if layer.copy_of:
+                    # A repetition of the repeated group computes with the original layer's arrays.
+                    var.name = model.graph[layer.copy_of].get_weights(hls_name).name
                 if field is not None:
                     var.register_field = field
                     var.nzeros = 0
                     var.nonzeros = var.data_length
-            if "shuffle_register" in info:
-                node.set_attr("shuffle_register", info["shuffle_register"])
+                    registers.append(var.name)
+            if layer and layer.shuffle_register:
+                node.set_attr("shuffle_register", layer.shuffle_register)
+                registers.append(layer.shuffle_register)
+            node.set_attr("semifreddo_registers", registers)
+            node.set_attr("semifreddo_reads_repeat", bool(layer and layer.reads_repeat))
+            node.set_attr("semifreddo_multiplier", layer.multiplier if layer else None)
             node.set_attr("semifreddo_marked", True)
-            return False
-
-    class PlaceMultipliers(OptimizerPass):
-        """Bind each layer's configurable multipliers to DSP48s or LUTs, as the network description
-        chose (the spec's multiplier policy): its config's product becomes mult_dsp or mult_lut."""
-
-        def match(self, node):
-            info = semifreddo_info(node.model)["layers"].get(node.name, {})
-            return bool(info.get("multiplier")) and PLAIN_PRODUCT in (node.get_attr("config_cpp") or "")
-
-        def transform(self, model, node):
-            choice = semifreddo_info(model)["layers"][node.name]["multiplier"]
-            node.set_attr("config_cpp", node.get_attr("config_cpp").replace(
-                PLAIN_PRODUCT, f"nnet::product::mult_{choice}<"))
             return False
 
     class AdderGraphCodegen(OptimizerPass):
@@ -105,9 +103,9 @@ def _backend_class():
 
             from .adder_graph import GraphCache, build_graphs, hls_function
 
-            info = semifreddo_info(model)
+            info = conversion_info(model)
             nodes = [n for n in model.get_layers() if self.match(n)]
-            graphs = build_graphs([_adder_graph_job(n, info) for n in nodes], GraphCache(info["adder_graph_cache"]),
+            graphs = build_graphs([_adder_graph_job(n) for n in nodes], GraphCache(info["adder_graph_cache"]),
                                   progress=info["progress"])
             first: dict[int, int] = {}       # graph -> index of the layer that emits its C++
             for n in nodes:
@@ -134,7 +132,6 @@ def _backend_class():
             register_extension_layers(self)
             self.register_pass("mark_configurable_weights", MarkConfigurableWeights)
             self.register_pass("adder_graph_codegen", AdderGraphCodegen)
-            self.register_pass("place_multipliers", PlaceMultipliers)
             self.register_source(TEMPLATES / "nnet_semifreddo.h")
             self.register_source(TEMPLATES / "semifreddo_axis.h")
             self._register_flows()
@@ -148,17 +145,23 @@ def _backend_class():
                                       requires=["vivado:init_layers"], backend=self.name)
             templates = register_flow("apply_templates", self._get_layer_templates,
                                       requires=["vivado:init_layers", registers], backend=self.name)
-            multipliers = register_flow("multipliers", [f"{self.name.lower()}:place_multipliers"],
-                                        requires=[templates], backend=self.name)
             requirements = get_flow("vivado:ip").requires.copy()
             requirements[requirements.index("vivado:optimize")] = self._optimize_flow()
             requirements.insert(requirements.index("vivado:init_layers"), validation.name)
             requirements.insert(requirements.index("vivado:apply_templates"), registers)
             requirements.insert(requirements.index("vivado:apply_templates") + 1, templates)
-            requirements.insert(requirements.index(templates) + 1, multipliers)
             self._default_flow = register_flow("ip", None, requires=requirements, backend=self.name)
             self._writer_flow = register_flow("write", ["make_stamp", f"{self.name.lower()}:write_hls"],
                                               requires=[self._default_flow], backend=self.name)
+
+        def _init_file_optimizers(self):
+            # hls4ml's templates, with those of the layers that can hold configurable multipliers
+            # taking the plan's multiplier choice as a parameter (chosen_product_templates).
+            optimizers = super()._init_file_optimizers()
+            for name, template in chosen_product_templates().items():
+                if name in optimizers:
+                    optimizers[name] = template
+            return optimizers
 
         def _optimize_flow(self):
             # hls4ml's optimize flow with our adder-graph pass in the place of its DA codegen pass.
@@ -175,23 +178,62 @@ def _backend_class():
     return SemifreddoBackend
 
 
-PLAIN_PRODUCT = "nnet::product::mult<"      # what hls4ml's templates write for an ordinary multiply
 HLS4ML_DA_PASS = "vivado:distributed_arithmetic_codegen"
 
 
-def _adder_graph_job(node, info):
+def chosen_product_templates() -> dict:
+    """hls4ml's config and function-call templates of the layers that multiply by registers (conv,
+    pointwise conv, dense), each taking the layer's ``semifreddo_multiplier`` as a parameter. The
+    config gets a derived struct whose product binds the multipliers to DSP48s or LUTs
+    (templates/multiplier_config.h), and the call names that struct; hls4ml's own config is left as
+    it is. Keyed by hls4ml's template names, which they replace in this backend."""
+    from string import Template
+
+    from hls4ml.backends.vivado.passes.convolution_templates import Conv2DConfigTemplate, Conv2DFunctionTemplate
+    from hls4ml.backends.vivado.passes.core_templates import DenseConfigTemplate, DenseFunctionTemplate
+    from hls4ml.backends.vivado.passes.pointwise import (PointwiseConv2DConfigTemplate,
+                                                         PointwiseConv2DFunctionTemplate)
+
+    nested, flat = (Template(part.strip() + "\n") for part in
+                    (TEMPLATES / "multiplier_config.h").read_text().split("// ---- flat ----"))
+
+    class ChosenProductConfig:
+        def format(self, node):
+            config = super().format(node)
+            choice = node.get_attr("semifreddo_multiplier")
+            if not choice:
+                return config
+            derived = nested if hasattr(self, "mult_template") else flat   # conv configs nest their product
+            return config + "\n" + derived.substitute(config=f"config{node.index}", impl=choice, layer=node.name)
+
+    class ChosenProductCall:
+        def _default_function_params(self, node):
+            params = super()._default_function_params(node)
+            if node.get_attr("semifreddo_multiplier"):
+                params["config"] = f"config{node.index}_{node.get_attr('semifreddo_multiplier')}"
+            return params
+
+    templates = {}
+    for mixin, hls4ml_class in ((ChosenProductConfig, Conv2DConfigTemplate), (ChosenProductCall, Conv2DFunctionTemplate),
+                                (ChosenProductConfig, DenseConfigTemplate), (ChosenProductCall, DenseFunctionTemplate),
+                                (ChosenProductConfig, PointwiseConv2DConfigTemplate),
+                                (ChosenProductCall, PointwiseConv2DFunctionTemplate)):
+        template = type(f"Chosen{hls4ml_class.__name__}", (mixin, hls4ml_class), {})()
+        templates[template.get_name()] = template
+    return templates
+
+
+def _adder_graph_job(node):
     """What da4ml solves for one DA layer; refuses layers the adder graph cannot or must not build."""
     from hls4ml.backends.vivado.passes.distributed_arithmetic import get_kernel_inp_kif
     from hls4ml.model.layers import Conv1D, Conv2D, Dense, DepthwiseConv1D, DepthwiseConv2D
 
-    from semifreddo.deploy.errors import SemifreddoError
-
     from .adder_graph import Job
 
-    fields = info["layers"].get(node.name, {}).get("fields")
+    fields = [var.register_field for var in node.weights.values() if getattr(var, "register_field", None)]
     if fields:
         # The generated adder graph ignores the weight arrays, so a register could never reach it.
-        raise SemifreddoError(f"layer {node.name} has register fields ({', '.join(sorted(fields.values()))}); "
+        raise SemifreddoError(f"layer {node.name} has register fields ({', '.join(sorted(fields))}); "
                               "the adder-graph (distributed_arithmetic) strategy builds weights into the hardware "
                               "and is only for frozen layers")
     if not isinstance(node, (Dense, Conv1D, Conv2D)) or isinstance(node, (DepthwiseConv1D, DepthwiseConv2D)):

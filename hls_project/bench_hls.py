@@ -59,14 +59,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import hls4ml
 
-    from semifreddo.deploy.weightset import read_weight_set
+    from semifreddo.deploy.contract.weightset import read_weight_set
     from semifreddo.models.artifacts import BuildPaths
     from semifreddo.models.builder import set_repeat
     from semifreddo.models.spec import load_spec
     from semifreddo.models.training import load_reference_model, predict
 
-    from semifreddo.deploy.boards import BOARDS
-    from semifreddo.models.network import hardware_layout
+    from semifreddo.deploy.contract.boards import BOARDS
+    from semifreddo.hls_project.plan import hardware_layout
 
     from . import csim as csim_module
     from .check import held_out_inputs
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.redirect_stdout(chatter):
         plain, t_plain_convert = _timed(lambda: hls4ml.converters.convert_from_keras_model(
             model, output_dir=str(scratch / "plain-hls4ml"), project_name="myproject", backend="Vitis",
-            io_type="io_stream", hls_config=config, part=BOARDS[spec.board].part, clock_period=10))
+            io_type="io_stream", hls_config=config, part=BOARDS[spec.hardware.board].part, clock_period=10))
         _, t_plain_compile = _timed(plain.compile)
     t_plain_convert += t_plain_model
 

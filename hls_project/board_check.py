@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.contract.errors import SemifreddoError
 
 
 def board(*args) -> str:
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     from semifreddo.models.spec import load_spec
 
     quiet_tensorflow()
-    from semifreddo.deploy.weightset import read_weight_set
+    from semifreddo.deploy.contract.weightset import read_weight_set
     from semifreddo.models.builder import set_repeat
     from semifreddo.models.training import load_reference_model, predict
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.weightset import WeightSet, read_weight_set
+from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.weightset import WeightSet, read_weight_set
 from semifreddo.models.artifacts import BuildPaths, load_core
 from semifreddo.models.layout import register_map
 from semifreddo.models.spec import Spec

@@ -34,7 +34,7 @@ def cmd_convert(args) -> int:
 
 
 def cmd_csim(args) -> int:
-    from semifreddo.deploy.streams import load_images, save_outputs
+    from semifreddo.deploy.contract.streams import load_images, save_outputs
 
     spec = _spec(args)
     from .check import load_checked_weights, open_csim

@@ -1,7 +1,8 @@
 """``semifreddo convert``: a trained frozen core -> a Vitis HLS project, through hls4ml.
 
 The project is written to ``BUILD/<spec>/hls/`` (layout in hls_project/README.md), together with
-its register map ``BUILD/<spec>/hls/regmap.json``. It is generated in a staging folder and swapped into place, so an
+its hardware plan ``plan.json`` (every hardware decision, made here once: :mod:`.plan`) and the
+plan's register map ``regmap.json``. It is generated in a staging folder and swapped into place, so an
 interrupted conversion never leaves a half-written project behind.
 
 The QKeras model handed to hls4ml is the spec's network with every repetition of the last block
@@ -21,18 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
-from semifreddo.deploy.boards import BOARDS
-from semifreddo.deploy.fileio import replace_dir, start_staging_dir
-from semifreddo.deploy.streams import input_codes, pack_pixels
-from semifreddo.deploy.weightset import read_weight_set
+from semifreddo.deploy.contract.boards import BOARDS
+from semifreddo.deploy.contract.fileio import replace_dir, start_staging_dir
+from semifreddo.deploy.contract.streams import input_codes, pack_pixels
+from semifreddo.deploy.contract.weightset import read_weight_set
 from semifreddo.models.artifacts import BuildPaths, load_core
 from semifreddo.models.builder import build_network, set_repeat
-from semifreddo.models.layout import apply_codes, configurable_tensors, frozen_tensors, register_map
-from semifreddo.models.network import Network, hardware_layout
+from semifreddo.models.layout import apply_codes, configurable_tensors, frozen_tensors
 from semifreddo.models.spec import Spec
 
+from .plan import HardwarePlan, hardware_layout, make_plan
 from .precision import hls_config
-from .project import REGMAP, TOP, shuffle_register
+from .project import REGMAP, TOP
 
 DEFAULT_CLOCK_NS = 10
 TB_FRAMES = 4
@@ -46,6 +47,7 @@ class Conversion:
     regmap_id: str
     seconds: float
     hls_model: object = None
+    plan: HardwarePlan | None = None
 
 
 def conversion_model(spec: Spec, build, with_weights: bool = True):
@@ -61,28 +63,6 @@ def conversion_model(spec: Spec, build, with_weights: bool = True):
     return model, core
 
 
-def _info(network: Network, core_id: str, build=None) -> dict:
-    """What the Semifreddo backend needs to know about each layer (it reads nothing else of ours):
-    which register field holds each configurable weight, and which layer a repetition copies."""
-    spec = network.spec
-    rmap = register_map(spec)
-    layers = {}
-    for layer in network.layers:
-        params = network.params_of(layer.original)
-        entry = {"copy_of": layer.copy_of, "multiplier": layer.multiplier,
-                 "fields": {p.weight: p.name for p in params if not p.frozen and p.weight != "swap"}}
-        if layer.kind == "blend" and layer.shuffle:
-            entry["shuffle_register"] = shuffle_register(layer.block)
-        layers[layer.name] = entry
-    group = ({"inputs": list(network.group_inputs), "outputs": list(network.group_outputs)} if network.reuse
-             else None)
-    return {"spec": spec.name, "core_id": core_id, "regmap": rmap.to_json(), "io": rmap.io, "layers": layers,
-            "repeat_group": group, "board": spec.board, "multipliers": spec.multipliers,
-            "frozen_implementation": spec.frozen_implementation,
-            "adder_graph_cache": str(BuildPaths.for_spec(spec, build).adder_graphs),
-            "progress": os.environ.get("SEMIFREDDO_PROGRESS", "1") != "0"}
-
-
 def convert(spec: Spec, build=None, *, part: str | None = None, clock_ns: float = DEFAULT_CLOCK_NS,
             trace: bool = False, log=None) -> Conversion:
     """Convert the spec's trained frozen core into an HLS project (see the module docstring)."""
@@ -92,13 +72,14 @@ def convert(spec: Spec, build=None, *, part: str | None = None, clock_ns: float 
     from .extension_layers import register_keras_handlers
 
     register_keras_handlers()
-    part = part or BOARDS[spec.board].part
+    part = part or BOARDS[spec.hardware.board].part
     start = time.perf_counter()
     paths = BuildPaths.for_spec(spec, build)
     model, core = conversion_model(spec, build)
-    network = hardware_layout(spec)
-    config = hls_config(network, trace=trace)
-    config["Model"]["Semifreddo"] = _info(network, core.core_id, build)
+    plan = make_plan(spec, core.core_id)           # every hardware decision, once; written as plan.json
+    config = hls_config(plan.layout(spec), trace=trace)
+    config["Model"]["Semifreddo"] = {"plan": plan.to_json(), "adder_graph_cache": str(paths.adder_graphs),
+                                     "progress": os.environ.get("SEMIFREDDO_PROGRESS", "1") != "0"}
 
     target = paths.root / "hls-trace" if trace else paths.hls
     staging = start_staging_dir(target)
@@ -110,16 +91,15 @@ def convert(spec: Spec, build=None, *, part: str | None = None, clock_ns: float 
                 hls_config=config, part=part, clock_period=clock_ns)
             hls_model.config.trace_output = trace
             hls_model.write()
-        _write_tb_data(spec, build, staging, core.core_id)
+        _write_tb_data(spec, build, staging, plan)
         (staging / "convert.log").write_text(chatter.getvalue())
     except Exception:
         if log:
             log.write(chatter.getvalue())
         raise
     _swap_into_place(staging, target)
-    rmap_json = config["Model"]["Semifreddo"]["regmap"]
-    return Conversion(target, target / REGMAP, core.core_id, rmap_json["id"], time.perf_counter() - start,
-                      hls_model)
+    return Conversion(target, target / REGMAP, core.core_id, plan.regmap.id, time.perf_counter() - start,
+                      hls_model, plan)
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
@@ -130,7 +110,7 @@ def _swap_into_place(staging: Path, target: Path) -> None:
     replace_dir(staging, target)
 
 
-def _write_tb_data(spec: Spec, build, hls_dir: Path, core_id: str) -> None:
+def _write_tb_data(spec: Spec, build, hls_dir: Path, plan: HardwarePlan) -> None:
     """Test-bench data: a weight set, a few held-out inputs, and the QKeras model's output codes."""
     from semifreddo.models.datasets import load_task
     from semifreddo.models.training import load_reference_model, predict
@@ -139,8 +119,8 @@ def _write_tb_data(spec: Spec, build, hls_dir: Path, core_id: str) -> None:
     source = paths.weightset(spec.source)
     if not source.exists():
         return
-    ws = read_weight_set(source, expect_core_id=core_id)
-    rmap = register_map(spec)
+    ws = read_weight_set(source, expect_core_id=plan.core_id, expect_regmap=plan.regmap)
+    rmap = plan.regmap
     images = load_task(spec, spec.source).x_test[:TB_FRAMES]
     model = load_reference_model(spec, build, ws)
     set_repeat(model, spec, spec.repeat_default)

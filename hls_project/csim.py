@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from semifreddo.deploy.errors import SemifreddoError, ToolMissingError
-from semifreddo.deploy.fileio import atomic_write_text
-from semifreddo.deploy.regmap import RegisterMap, load_register_map
-from semifreddo.deploy.simulated_ip import SimulatedIP
-from semifreddo.deploy.streams import input_codes, output_values, pack_pixels
-from semifreddo.deploy.weightset import WeightSet, check_compatible, read_weight_set
+from semifreddo.deploy.contract.errors import SemifreddoError, ToolMissingError
+from semifreddo.deploy.contract.fileio import atomic_write_text
+from semifreddo.deploy.contract.regmap import RegisterMap, load_register_map
+from semifreddo.deploy.contract.simulated_ip import SimulatedIP
+from semifreddo.deploy.contract.streams import input_codes, output_values, pack_pixels
+from semifreddo.deploy.contract.weightset import WeightSet, check_compatible, read_weight_set
 
 from .project import CFLAGS, REGMAP, project_files, read_manifest
 

@@ -19,6 +19,8 @@ from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.model.attributes import Attribute, TypeAttribute, WeightAttribute
 from hls4ml.model.layers import Layer
 
+from .project import BACKEND_NAME, TEMPLATES
+
 INCLUDE = ["nnet_utils/nnet_semifreddo.h"]
 
 
@@ -106,7 +108,7 @@ BLEND_CONFIG = """struct config{index} : nnet::alpha_blend_config {{
     typedef {alpha_t} alpha_t;
     typedef {accum_t} accum_t;
     template<class x_T, class y_T>
-    using product = nnet::product::mult<x_T, y_T>;
+    using product = nnet::product::{product}<x_T, y_T>;
 }};\n"""
 
 GATE_CONFIG = """struct config{index} : nnet::repeat_gate_config {{
@@ -125,6 +127,8 @@ class AlphaBlendConfigTemplate(LayerConfigTemplate):
         params["n_pixels"] = int(np.prod(own.shape[:-1]))
         params["alpha_t"] = node.get_weights("alpha").type.name
         params["accum_t"] = node.get_attr("accum_t").name
+        choice = node.get_attr("semifreddo_multiplier", None)     # the hardware plan's: DSP48s or LUTs
+        params["product"] = f"mult_{choice}" if choice else "mult"
         return BLEND_CONFIG.format(**params)
 
 
@@ -172,8 +176,6 @@ class RepeatGateFunctionTemplate(FunctionCallTemplate):
 
 def _has_registers(node) -> bool:
     """True for the Semifreddo backend (runtime registers), False for plain hls4ml (literals)."""
-    from .backend import BACKEND_NAME
-
     return node.model.config.backend.name == BACKEND_NAME
 
 
@@ -191,8 +193,6 @@ def register_extension_layers(backend) -> None:
 
 def enable_on_backend(backend) -> None:
     """Make the layers available on another hls4ml backend (e.g. plain Vitis), all constants."""
-    from .backend import TEMPLATES
-
     register_extension_layers(backend)
     if not any(dst.endswith("nnet_semifreddo.h") for dst in backend.get_custom_source()):
         backend.register_source(TEMPLATES / "nnet_semifreddo.h")

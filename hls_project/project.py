@@ -1,4 +1,5 @@
-"""The generated HLS project: its fixed names, and the one reader of its ``hls_manifest.json``.
+"""The generated HLS project: its fixed names, the one reader of its ``hls_manifest.json``, and how the
+backend reads the conversion's hardware plan from hls4ml's config.
 
 Shared by the writer, the converter, the C simulation and the board flow. Kept free of hls4ml
 imports: hls4ml imports the Semifreddo backend plugin while hls4ml itself is still loading, so the
@@ -10,11 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from semifreddo.deploy.contract import IP_TOP, read_artifact
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.interface import HLS_FORMAT, IP_TOP, read_artifact
+
+from .plan import HardwarePlan
 
 TOP = IP_TOP
-HLS_FORMAT = "semifreddo-hls"
+BACKEND_NAME = "Semifreddo"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 MANIFEST = "hls_manifest.json"
 REGMAP = "regmap.json"
 CFLAGS = "-std=c++17 -Ifirmware -Ifirmware/ap_types"
@@ -36,9 +40,15 @@ def read_manifest(hls_dir: str | os.PathLike, spec: str = "SPEC") -> dict:
     return manifest
 
 
-def shuffle_register(block: int) -> str:
-    """The active register that holds a block's core-shuffle switch."""
-    return f"shuffle_b{block}"
+def conversion_info(model) -> dict:
+    """What the converter hands the Semifreddo backend through the hls4ml config: the hardware plan
+    (as JSON), where adder graphs are cached, whether to show progress."""
+    return model.config.config["HLSConfig"]["Model"]["Semifreddo"]
+
+
+def model_plan(model) -> HardwarePlan:
+    """The hardware plan of the model being converted (every pass and the writer read this)."""
+    return HardwarePlan.from_json(conversion_info(model)["plan"], "the hardware plan handed to hls4ml")
 
 
 def project_files(hls_dir: str | os.PathLike) -> list[Path]:

@@ -1,35 +1,46 @@
 """The Semifreddo backend's writer: an hls4ml Vitis project with a register bank.
 
-What it writes differently from hls4ml's Vitis writer:
+What it writes differently from hls4ml's Vitis writer (every C++ file of our own is a template in
+hls_project/templates/ that this writer fills in; nothing hls4ml generated is edited afterwards):
 
-* ``firmware/semifreddo_top.cpp``: the IP's top function (AXI-Stream in/out, AXI-Lite control and
-  shadow bank; see hls_project/README.md), the *active registers* that hold the configurable
-  parameters, ``commit_bank`` (unpacks the shadow bank's words into them, generated from the
-  register map), and ``run_frames`` (hls4ml's layer calls as one dataflow region, each layer looping
-  over the frames of a start, so consecutive frames overlap).
+* ``firmware/semifreddo_top.h/.cpp`` (templates ``semifreddo_top.h/.cpp``): the IP's top function
+  (AXI-Stream in/out, AXI-Lite control and shadow bank; see hls_project/README.md), the *active
+  registers* that hold the configurable parameters, ``commit_bank`` (unpacks the shadow bank's
+  words into them, generated from the register map), and ``run_frames`` (hls4ml's layer calls as
+  one dataflow region, each layer looping over the frames of a start, so consecutive frames overlap).
   A configurable weight keeps the variable name hls4ml gave it (``w5``, ``b5``, ``alpha9``), so
   hls4ml's own layer calls compute with the active registers unchanged.
-* ``firmware/weights/``: headers for frozen-core weights only. A configurable weight never gets a
-  header, an initializer or a text file: its values exist only in the register bank.
-* ``semifreddo_bridge.cpp``: a C ABI for the C simulation library (one call = one start of the IP).
-* ``tb/semifreddo_tb.cpp`` and ``tb_data/``: the C test bench Vitis HLS runs for csim and cosim.
-* ``hls_manifest.json`` and ``regmap.json``.
+* ``firmware/weights/`` and ``parameters.h``: headers for frozen-core weights only. A configurable
+  weight never gets a header, an include, an initializer or a text file: its values exist only in
+  the register bank.
+* ``semifreddo_bridge.cpp`` (template ``semifreddo_bridge.cpp``): a C ABI for the C simulation
+  library (one call = one start of the IP).
+* ``tb/semifreddo_tb.cpp`` (template ``semifreddo_tb.cpp``) and ``tb_data/``: the C test bench
+  Vitis HLS runs for csim and cosim.
+* ``plan.json`` (the hardware plan, :mod:`.plan`), ``regmap.json`` (its register map, the board-side
+  contract) and ``hls_manifest.json`` (the files and the IP's identity).
+
+Which registers a layer reads and where its multipliers go are attributes the backend's passes put
+on hls4ml's IR from the plan (``semifreddo_registers``, ``semifreddo_reads_repeat``,
+``semifreddo_multiplier``).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
+from string import Template
 
 import numpy as np
 
-from semifreddo.deploy.contract import (C_ABI_VERSION, IP_LIBRARY, IP_VENDOR, IP_VERSION, IP_VLNV, ports,
-                                        stamp)
-from semifreddo.deploy.fileio import atomic_write_text
-from semifreddo.deploy.regmap import register_map_from_json
+from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.fileio import atomic_write_text
+from semifreddo.deploy.contract.interface import (C_ABI_VERSION, HLS_FORMAT, IP_LIBRARY, IP_VENDOR, IP_VERSION, IP_VLNV,
+                                                  ports,
+                                                  stamp)
 
-from .project import CFLAGS, HLS_FORMAT, TOP, shuffle_register
+from .plan import shuffle_register
+from .project import CFLAGS, MANIFEST, REGMAP, TEMPLATES, TOP, model_plan
 from .repeat_stage import LayerCall, group_members, repeat_stage
 
 # The top function's scalar AXI-Lite arguments, as the contract lists them: inputs by value,
@@ -38,6 +49,12 @@ SCALARS = ", ".join([f"ap_uint<32> {name}" for name in ports("in")] + [f"ap_uint
 TOP_SIGNATURE = (f"void {TOP}(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_stream,\n"
                  f"           const ap_uint<32> bank[SEMIFREDDO_BANK_WORDS], {SCALARS})")
 OUTPUTS = ", ".join(ports("out"))
+PARAMETERS_TEMPLATE = "../templates/vivado/firmware/parameters.h"     # hls4ml's, relative to its writer
+
+
+def fill(template: str, **values) -> str:
+    """One of our C++ templates (hls_project/templates/) with its ``${name}`` fields filled in."""
+    return Template((TEMPLATES / template).read_text()).substitute(**{k: str(v) for k, v in values.items()})
 
 
 def writer_class():
@@ -66,12 +83,6 @@ class RegisterBankWriter:
         self.write_manifest(model)
 
     @staticmethod
-    def _info(model) -> dict:
-        from .backend import semifreddo_info
-
-        return semifreddo_info(model)
-
-    @staticmethod
     def _frozen_weights(model):
         """Unique frozen weight variables (repeat copies share their original's)."""
         seen = {}
@@ -87,27 +98,39 @@ class RegisterBankWriter:
             self.print_array_to_cpp(var, model.config.get_output_dir(), namespace=namespace, write_txt_file=False)
 
     def write_parameters(self, model):
-        # hls4ml's parameters.h includes a header for every weight; keep only the frozen ones.
-        super().write_parameters(model)
-        path = Path(model.config.get_output_dir()) / "firmware" / "parameters.h"
-        frozen = {var.name for var in self._frozen_weights(model)}
-        lines = [line for line in path.read_text().splitlines(keepends=True)
-                 if not (line.startswith('#include "weights/') and line[len('#include "weights/'):-4] not in frozen)]
-        # Repeat copies would include their original's header twice; once is enough.
-        unique, seen = [], set()
-        for line in lines:
-            if line.startswith('#include "weights/'):
-                if line in seen:
-                    continue
-                seen.add(line)
-            unique.append(line)
-        path.write_text("".join(unique))
+        """hls4ml's parameters.h template, filled in as hls4ml's writer does, except that only frozen
+        weights get an include (configurable ones have no header; repeat copies share one)."""
+        import hls4ml.writer.vivado_writer as vivado_writer
+
+        template = Path(vivado_writer.__file__).parent / PARAMETERS_TEMPLATE
+        namespace = model.config.get_writer_config().get("Namespace", None)
+        includes = sorted(set(sum((layer.get_attr("include_header", []) for layer in model.get_layers()), [])))
+        configs = [f"// {layer.name}\n{layer.get_attr('config_cpp')}\n" for layer in model.get_layers()
+                   if layer.get_attr("config_cpp", None)]
+        insert = {
+            "// hls-fpga-machine-learning insert includes": "".join(f'#include "{i}"\n' for i in includes),
+            "// hls-fpga-machine-learning insert weights": "".join(
+                f'#include "weights/{var.name}.h"\n' for var in self._frozen_weights(model)),
+            "// hls-fpga-machine-learning insert layer-config": "".join(configs),
+            "// hls-fpga-machine-learning insert namespace-start": f"namespace {namespace} {{\n" if namespace else None,
+            "// hls-fpga-machine-learning insert namespace-end": "}\n" if namespace else None,
+        }
+        lines = []
+        for line in template.read_text().splitlines(keepends=True):
+            point = next((key for key in insert if key in line), None)
+            if point is None:
+                lines.append(line)
+            elif point.endswith("namespace-start") or point.endswith("namespace-end"):
+                lines.append(insert[point] or "")
+            else:
+                lines.append(line + insert[point])
+        Path(model.config.get_output_dir(), "firmware", "parameters.h").write_text("".join(lines))
 
     # ---- the active registers --------------------------------------------------------------
 
     def _registers(self, model) -> list[dict]:
         """One entry per register field: the active array (or scalar) it is unpacked into."""
-        rmap = register_map_from_json(self._info(model)["regmap"])
+        rmap = model_plan(model).regmap
         by_field, layer_of = {}, {}
         for layer in model.get_layers():
             for var in layer.get_weights():
@@ -123,9 +146,10 @@ class RegisterBankWriter:
                 continue
             var = by_field.get(f.name)
             if var is None:
-                raise RuntimeError(f"register field {f.name} has no weight variable in the hls4ml model")
+                raise SemifreddoError(f"register field {f.name} has no weight variable in the hls4ml model; the "
+                                      "hardware plan and the converted model disagree: re-run `semifreddo convert`")
             if int(np.prod(var.shape)) != f.size:
-                raise RuntimeError(f"register field {f.name} has {f.size} codes, its variable {var.name} "
+                raise SemifreddoError(f"register field {f.name} has {f.size} codes, its variable {var.name} "
                                    f"{int(np.prod(var.shape))}")
             registers.append({"field": f, "name": var.name, "ctype": var.type.name, "size": f.size,
                               "order": self._register_order(layer_of[f.name], f)})
@@ -139,7 +163,7 @@ class RegisterBankWriter:
         if not layer.get_attr("_weights_transposed", False) or f.meta.get("weight") != "kernel":
             return None
         if layer.class_name != "Dense":
-            raise RuntimeError(f"{layer.name}: configurable weights in a transposed {layer.class_name} are not supported")
+            raise SemifreddoError(f"{layer.name}: configurable weights in a transposed {layer.class_name} are not supported")
         n_in, n_out = f.shape
         keras_index = np.arange(n_in * n_out).reshape(n_in, n_out)
         order = np.empty(n_in * n_out, dtype=int)
@@ -183,16 +207,16 @@ class RegisterBankWriter:
             if not func:
                 continue
             lines = list(func) if isinstance(func, (list, tuple)) else [func]
-            text = " ".join(lines)
             inputs = [layer.get_input_variable(name) for name in layer.inputs]
             outputs = [layer.variables[name] for name in layer.outputs]
             variables = list({var.name: var for var in inputs + outputs}.values())
             params = [f"hls::stream<{var.type.name}> &{var.name}" for var in variables]
             args = [var.name for var in variables]
-            used = [r for r in registers if re.search(rf"\b{r['name']}\b", text)]
+            reads = set(layer.get_attr("semifreddo_registers", []))      # put there from the plan
+            used = [r for r in registers if r["name"] in reads]
             params += [declare(r) for r in used]
             args += [r["name"] for r in used]
-            if re.search(r"\brepeat\b", text):
+            if layer.get_attr("semifreddo_reads_repeat", False):
                 params.append("ap_uint<32> repeat")
                 args.append("repeat")
             body = "".join(f"        {line}  // {layer.name}\n" for line in lines)
@@ -208,29 +232,27 @@ class RegisterBankWriter:
         return calls
 
     def write_top(self, model):
-        info = self._info(model)
-        rmap = register_map_from_json(info["regmap"])
+        plan = model_plan(model)
+        rmap = plan.regmap
         registers = self._registers(model)
         out_dir = Path(model.config.get_output_dir())
         model_in = model.get_input_variables()[0]
         model_out = model.get_output_variables()[0]
-        io = info["io"]
-        scalar_pragmas = "".join(f"    #pragma HLS INTERFACE s_axilite port={name} bundle=ctrl "
-                                 f"offset=0x{rmap.control[name]:x}\n" for name in ports("in") + ports("out"))
+        # Every AXI-Lite offset from the plan's register map (the contract's control registers, its bank).
+        interface = {"bank": rmap.bank_offset, **{name: rmap.control[name] for name in ports("in") + ports("out")}}
+        interface_pragmas = "".join(f"    #pragma HLS INTERFACE s_axilite port={name} bundle=ctrl offset=0x{offset:x}\n"
+                                    for name, offset in interface.items())
 
         def declare(r):
             return f"{r['ctype']} {r['name']}" + (f"[{r['size']}]" if r["size"] else "")
 
-        params = ", ".join(declare(r) for r in registers)
-        args = ", ".join(r["name"] for r in registers)
-
         layer_calls = self._layer_calls(model, registers, declare)
         group_code, inner = "", set()
-        group = info.get("repeat_group")
+        group = plan.reuse
         if group:
             # The reused repeat group: its layers run inside the repeat stage, not in the top region.
-            entries = [model.graph[name].get_output_variable() for name in group["inputs"]]
-            exits = [model.graph[name].get_output_variable() for name in group["outputs"]]
+            entries = [model.graph[name].get_output_variable() for name in plan.group_inputs]
+            exits = [model.graph[name].get_output_variable() for name in plan.group_outputs]
             members = group_members(layer_calls, [v.name for v in entries], [v.name for v in exits])
             by_name = {r["name"]: r for r in registers}
             group_code, group_call = repeat_stage(
@@ -257,275 +279,58 @@ class RegisterBankWriter:
                 calls.append(group_call)   # where its last layer was: everything feeding it comes before
         partitions = "".join(f"    #pragma HLS ARRAY_PARTITION variable={r['name']} complete\n"
                              for r in registers if r["size"])
-        statics = "".join(f"static {r['ctype']} {r['name']}" + (f"[{r['size']}]" if r["size"] else "") + ";\n"
-                          for r in registers)
-        unpack = "".join(self._unpack_code(r) for r in registers)
-
-        header = f"""// Generated by `semifreddo convert` for spec {info['spec']}: do not edit.
-// frozen core {info['core_id']}, register map {rmap.id}
-#ifndef SEMIFREDDO_TOP_H_
-#define SEMIFREDDO_TOP_H_
-
-#include "ap_int.h"
-#include "hls_stream.h"
-#include "defines.h"
-#include "nnet_utils/semifreddo_axis.h"
-
-#define SEMIFREDDO_BANK_WORDS {rmap.n_words}
-#define SEMIFREDDO_INPUT_BEATS {io['input_beats']}     // AXI-Stream beats per input frame (one per pixel)
-#define SEMIFREDDO_OUTPUT_BEATS {io['output_beats']}    // AXI-Stream beats per output frame (one per value)
-#define SEMIFREDDO_CORE_ID32 0x{info['core_id'][-8:]}u
-#define SEMIFREDDO_REGMAP_ID32 0x{rmap.id[-8:]}u
-
-{TOP_SIGNATURE};
-
-#endif
-"""
-        n_channels = model_in.shape[-1]
-        in_bits = io["input_bits"]
-        out_bits = io["output_bits"]
-        source = f"""// Generated by `semifreddo convert` for spec {info['spec']}: do not edit.
-// The SemifreddoNet IP: frozen-core weights are the constants in weights/; every configurable
-// parameter lives in the active registers below, loaded from the AXI-Lite shadow bank by a commit.
-#include "{TOP}.h"
-#include "parameters.h"
-
-// ---- active registers: the configurable parameters the network computes with ----------------
-// Written only by commit_bank(), which runs between frames, so a weight-set switch can never
-// tear a frame in flight.
-{statics}static ap_uint<32> active_seq_reg = 0;
-
-static void commit_bank(const ap_uint<32> bank[SEMIFREDDO_BANK_WORDS]) {{
-{unpack}}}
-
-// ---- AXI-Stream adapters ----------------------------------------------------------------------
-static void read_pixels(hls::stream<axis_word_t> &in_stream, hls::stream<{model_in.type.name}> &pixels,
-                        unsigned n_frames) {{
-ReadPixels:
-    for (unsigned p = 0; p < n_frames * SEMIFREDDO_INPUT_BEATS; p++) {{
-        #pragma HLS PIPELINE
-        axis_word_t word = in_stream.read();
-        {model_in.type.name} pixel;
-        PRAGMA_DATA_PACK(pixel)
-    ReadChannels:
-        for (unsigned c = 0; c < {n_channels}; c++) {{
-            #pragma HLS UNROLL
-            pixel[c].range({in_bits - 1}, 0) = word.data.range({in_bits} * c + {in_bits - 1}, {in_bits} * c);
-        }}
-        pixels.write(pixel);
-    }}
-}}
-
-static void write_values(hls::stream<{model_out.type.name}> &values, hls::stream<axis_word_t> &out_stream,
-                         unsigned n_frames) {{
-    const unsigned elements = n_frames * (SEMIFREDDO_OUTPUT_BEATS / {model_out.type.name}::size);
-WriteElements:
-    for (unsigned e = 0; e < elements; e++) {{
-        {model_out.type.name} element = values.read();
-    WriteValues:
-        for (unsigned j = 0; j < {model_out.type.name}::size; j++) {{
-            #pragma HLS PIPELINE
-            ap_int<{out_bits}> code;
-            code.range({out_bits - 1}, 0) = element[j].range({out_bits - 1}, 0);
-            axis_word_t word;
-            word.data = ap_uint<32>(ap_int<32>(code));   // sign-extended two's-complement code
-            word.keep = -1;
-            word.strb = -1;
-            word.last = e + 1 == elements && j + 1 == {model_out.type.name}::size;   // TLAST ends the start
-            out_stream.write(word);
-        }}
-    }}
-}}
-
-// ---- hls4ml's layers, each running every frame of a start --------------------------------
-{''.join(wrappers)}{group_code}// ---- the network as one dataflow region: frames overlap, registers stay fixed ---------------
-static void run_frames(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_stream, unsigned n_frames,
-                       ap_uint<32> repeat, {params}) {{
-    #pragma HLS DATAFLOW
-    {model_in.definition_cpp()};
-    {self._make_array_pragma(model_in) if model_in.pragma else ""}
-    {model_out.definition_cpp()};
-    {self._make_array_pragma(model_out) if model_out.pragma else ""}
-{''.join(streams)}
-    read_pixels(in_stream, {model_in.name}, n_frames);
-{''.join(calls)}    write_values({model_out.name}, out_stream, n_frames);
-}}
-
-{TOP_SIGNATURE} {{
-    #pragma HLS INTERFACE axis port=in_stream
-    #pragma HLS INTERFACE axis port=out_stream
-    #pragma HLS INTERFACE s_axilite port=bank bundle=ctrl offset=0x{rmap.bank_offset:x}
-{scalar_pragmas}    #pragma HLS INTERFACE s_axilite port=return bundle=ctrl
-{partitions}
-    // A new sequence number in `commit` moves the shadow bank into the active registers, here,
-    // before any frame of this start is processed.
-    if (commit != active_seq_reg) {{
-        commit_bank(bank);
-        active_seq_reg = commit;
-    }}
-    active_seq = active_seq_reg;
-    core_id = SEMIFREDDO_CORE_ID32;
-    regmap_id = SEMIFREDDO_REGMAP_ID32;
-    // The repeated blocks run between min and max times whatever the register holds.
-    const ap_uint<32> runs = repeat < {rmap.repeat_range[0]} ? ap_uint<32>({rmap.repeat_range[0]})
-                             : repeat > {rmap.repeat_range[1]} ? ap_uint<32>({rmap.repeat_range[1]}) : repeat;
-    if (n_frames > 0) {{
-        run_frames(in_stream, out_stream, n_frames, runs, {args});
-    }}
-}}
-"""
-        (out_dir / "firmware").mkdir(parents=True, exist_ok=True)
-        (out_dir / "firmware" / f"{TOP}.h").write_text(header)
-        (out_dir / "firmware" / f"{TOP}.cpp").write_text(source)
+        statics = "".join(f"static {declare(r)};\n" for r in registers)
+        io = rmap.io
+        top_streams = "".join(f"    {var.definition_cpp()};\n" + (f"    {self._make_array_pragma(var)}\n" if var.pragma else "")
+                              for var in (model_in, model_out)) + "".join(streams)
+        out_dir.joinpath("firmware").mkdir(parents=True, exist_ok=True)
+        ids = dict(spec=plan.spec, core_id=plan.core_id, regmap_id=rmap.id, signature=TOP_SIGNATURE, top=TOP)
+        (out_dir / "firmware" / f"{TOP}.h").write_text(fill(
+            "semifreddo_top.h", **ids, bank_words=rmap.n_words, input_beats=io["input_beats"],
+            output_beats=io["output_beats"], core_id32=plan.core_id[-8:], regmap_id32=rmap.id[-8:]))
+        (out_dir / "firmware" / f"{TOP}.cpp").write_text(fill(
+            "semifreddo_top.cpp", **ids, active_registers=statics, unpack="".join(self._unpack_code(r) for r in registers),
+            input_t=model_in.type.name, output_t=model_out.type.name, input_channels=model_in.shape[-1],
+            input_bits=io["input_bits"], output_bits=io["output_bits"], layer_wrappers="".join(wrappers),
+            repeat_stage=group_code, register_params="".join(f", {declare(r)}" for r in registers),
+            register_args="".join(f", {r['name']}" for r in registers), streams=top_streams,
+            input=model_in.name, output=model_out.name, layer_calls="".join(calls),
+            interface_pragmas=interface_pragmas, partitions=partitions,
+            repeat_min=rmap.repeat_range[0], repeat_max=rmap.repeat_range[1]))
 
     # ---- C simulation bridge and test bench ------------------------------------------------
 
     def write_bridge(self, model):
         status = "".join(f"    status[{i}] = {name}.to_uint();\n" for i, name in enumerate(ports("out")))
-        source = f"""// Generated by `semifreddo convert`: the C ABI of the C simulation library.
-// One call of sf_start() is one start of the IP (ap_start .. ap_done): it streams the given input
-// beats in, runs the real top function, and collects the output beats. The active registers are
-// static, so, as on a powered board, they keep their values from one start to the next.
-#include <cstdint>
-#include <map>
-#include <string>
-#include "firmware/{TOP}.h"
-
-// hls4ml's layer tracing (nnet_helpers.h) stores each traced layer's output of the latest frame
-// into a buffer registered here; only a project converted with tracing calls it.
-namespace nnet {{
-bool trace_enabled = false;
-std::map<std::string, void *> *trace_outputs = NULL;
-size_t trace_type_size = sizeof(double);
-}}
-
-extern "C" {{
-
-void sf_trace_buffer(const char *layer, double *buffer) {{
-    if (!nnet::trace_outputs) nnet::trace_outputs = new std::map<std::string, void *>;
-    (*nnet::trace_outputs)[layer] = buffer;
-    nnet::trace_enabled = true;
-}}
-
-int sf_abi_version() {{ return {C_ABI_VERSION}; }}
-unsigned sf_bank_words() {{ return SEMIFREDDO_BANK_WORDS; }}
-unsigned sf_input_beats() {{ return SEMIFREDDO_INPUT_BEATS; }}
-unsigned sf_output_beats() {{ return SEMIFREDDO_OUTPUT_BEATS; }}
-
-// Returns 0, or -1 if input beats were left unread, -2 if the number of output beats is not
-// n_frames * SEMIFREDDO_OUTPUT_BEATS, -3 if TLAST is not on (only) the last output beat.
-int sf_start(const uint32_t *bank_words, uint32_t commit, uint32_t repeat, uint32_t n_frames,
-             const uint32_t *in_words, uint32_t n_in, int32_t *out_codes, uint32_t n_out, uint32_t *status) {{
-    static ap_uint<32> bank[SEMIFREDDO_BANK_WORDS];
-    for (unsigned i = 0; i < SEMIFREDDO_BANK_WORDS; i++) bank[i] = bank_words[i];
-    hls::stream<axis_word_t> in_stream("in_stream"), out_stream("out_stream");
-    for (uint32_t i = 0; i < n_in; i++) {{
-        axis_word_t word;
-        word.data = in_words[i];
-        word.keep = -1;
-        word.strb = -1;
-        word.last = (i + 1 == n_in);
-        in_stream.write(word);
-    }}
-    ap_uint<32> {OUTPUTS};
-    {TOP}(in_stream, out_stream, bank, {", ".join(ports("in") + ports("out"))});
-{status}
-    int result = in_stream.empty() ? 0 : -1;
-    uint32_t n = 0;
-    while (!out_stream.empty()) {{
-        axis_word_t word = out_stream.read();
-        if (n < n_out) out_codes[n] = (int32_t)word.data.to_uint();
-        bool should_be_last = (n + 1 == n_out);
-        if (result == 0 && word.last != should_be_last) result = -3;
-        n++;
-    }}
-    if (result == 0 && n != n_out) result = -2;
-    return result;
-}}
-
-}}
-"""
-        Path(model.config.get_output_dir(), "semifreddo_bridge.cpp").write_text(source)
+        Path(model.config.get_output_dir(), "semifreddo_bridge.cpp").write_text(fill(
+            "semifreddo_bridge.cpp", top=TOP, abi_version=C_ABI_VERSION, status_registers=OUTPUTS,
+            top_args=", ".join(ports("in") + ports("out")), copy_status=status))
 
     def write_test_bench(self, model):
-        source = f"""// Generated by `semifreddo convert`: the C test bench for Vitis HLS csim and cosim.
-// It loads a weight set into the shadow bank, commits it, streams the inputs in tb_data/, and
-// compares every output code with the QKeras model's (also in tb_data/). Exit code 0 = all equal.
-#include <cstdio>
-#include <cstdint>
-#include <fstream>
-#include <vector>
-#include "../firmware/{TOP}.h"
-
-static std::vector<long long> read_numbers(const char *path) {{
-    std::vector<long long> values;
-    std::ifstream file(path);
-    long long v;
-    while (file >> v) values.push_back(v);
-    return values;
-}}
-
-int main() {{
-    std::vector<long long> bank_words = read_numbers("tb_data/bank.txt");
-    std::vector<long long> settings = read_numbers("tb_data/settings.txt");   // repeat, n_frames
-    std::vector<long long> inputs = read_numbers("tb_data/inputs.txt");
-    std::vector<long long> expected = read_numbers("tb_data/expected.txt");
-    if (bank_words.size() != SEMIFREDDO_BANK_WORDS || settings.size() != 2) {{
-        std::printf("tb_data is missing or made for another register map\\n");
-        return 2;
-    }}
-    static ap_uint<32> bank[SEMIFREDDO_BANK_WORDS];
-    for (unsigned i = 0; i < SEMIFREDDO_BANK_WORDS; i++) bank[i] = (uint32_t)bank_words[i];
-    hls::stream<axis_word_t> in_stream("tb_in"), out_stream("tb_out");
-    for (size_t i = 0; i < inputs.size(); i++) {{
-        axis_word_t word;
-        word.data = (uint32_t)inputs[i];
-        word.keep = -1;
-        word.strb = -1;
-        word.last = (i + 1 == inputs.size());
-        in_stream.write(word);
-    }}
-    ap_uint<32> {OUTPUTS};
-    {TOP}(in_stream, out_stream, bank, 1, (uint32_t)settings[0], (uint32_t)settings[1], {OUTPUTS});
-    size_t mismatches = 0, n = 0;
-    while (!out_stream.empty()) {{
-        axis_word_t word = out_stream.read();
-        int32_t code = (int32_t)word.data.to_uint();
-        if (n >= expected.size() || code != expected[n]) mismatches++;
-        n++;
-    }}
-    if (n != expected.size()) mismatches += (n > expected.size() ? n - expected.size() : expected.size() - n);
-    std::printf("semifreddo test bench: %zu outputs, %zu mismatches against QKeras\\n", n, mismatches);
-    return mismatches == 0 ? 0 : 1;
-}}
-"""
         tb = Path(model.config.get_output_dir(), "tb")
         tb.mkdir(exist_ok=True)
-        (tb / "semifreddo_tb.cpp").write_text(source)
+        (tb / "semifreddo_tb.cpp").write_text(fill("semifreddo_tb.cpp", top=TOP, status_registers=OUTPUTS))
 
     def write_manifest(self, model):
-        info = self._info(model)
+        """The hardware plan, its register map (the board-side contract) and the project manifest."""
+        plan = model_plan(model)
         out_dir = Path(model.config.get_output_dir())
-        regmap_text = json.dumps(info["regmap"], indent=1) + "\n"
-        atomic_write_text(out_dir / "regmap.json", regmap_text)
+        plan.write(out_dir)
+        plan.regmap.save(out_dir / REGMAP)
         manifest = {
-            **stamp(HLS_FORMAT), "top": TOP, "spec": info["spec"],
-            "core_id": info["core_id"], "regmap_id": info["regmap"]["id"], "board": info["board"],
-            "multipliers": info["multipliers"],
-            "sources": [f"firmware/{TOP}.cpp"], "testbench": ["tb/semifreddo_tb.cpp"], "tb_data": "tb_data",
-            "cflags": CFLAGS, "vendor": IP_VENDOR, "library": IP_LIBRARY, "ip_version": IP_VERSION,
-            "ip_vlnv": IP_VLNV,
+            **stamp(HLS_FORMAT), "top": TOP, "spec": plan.spec, "core_id": plan.core_id, "regmap_id": plan.regmap.id,
+            "plan": "plan.json", "sources": [f"firmware/{TOP}.cpp"], "testbench": ["tb/semifreddo_tb.cpp"],
+            "tb_data": "tb_data", "cflags": CFLAGS, "vendor": IP_VENDOR, "library": IP_LIBRARY,
+            "ip_version": IP_VERSION, "ip_vlnv": IP_VLNV,
             "clock_period_ns": model.config.get_config_value("ClockPeriod"),
-            "io": {k: info["io"][k] for k in ("input_shape", "input_bits", "output_shape", "output_bits",
-                                               "output_frac")},
             "hls4ml": {"version": _hls4ml_version(), "backend": "Semifreddo", "io_type": "io_stream",
-                       "strategy": "Latency", "frozen_core": info["frozen_implementation"]},
+                       "strategy": "Latency"},
         }
         if model.config.trace_output:
             manifest["trace"] = {layer.name: int(np.prod(layer.get_output_variable().shape))
                                  for layer in model.get_layers() if layer.get_attr("trace", False)
                                  and layer.get_attr("function_cpp", None)}
-        atomic_write_text(out_dir / "hls_manifest.json", json.dumps(manifest, indent=1) + "\n")
+        atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 
 
 def _hls4ml_version() -> str:

@@ -27,13 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from semifreddo.deploy.contract import check_format, stamp
-from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.fileio import atomic_write_bytes
+from semifreddo.deploy.contract.interface import CORE_FORMAT, check_format, stamp
+from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.fileio import atomic_write_bytes
 
 from .spec import Spec
 
-CORE_FORMAT = "semifreddo-core"
 DEFAULT_BUILD = Path("build")
 
 

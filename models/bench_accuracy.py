@@ -42,7 +42,7 @@ def load_rows(path: Path) -> list[dict]:
 def save_rows(path: Path, rows: list[dict]) -> None:
     import io
 
-    from semifreddo.deploy.fileio import atomic_write_text
+    from semifreddo.deploy.contract.fileio import atomic_write_text
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=FIELDS)

@@ -76,7 +76,7 @@ def build_model(spec: Spec, *, shared_repeats: bool = True, repeat: int | None =
 def set_repeat(model: keras.Model, spec: Spec, repeat: int) -> None:
     """Set how many times the last block runs (the hardware's ``repeat`` register)."""
     if not spec.repeat_min <= repeat <= spec.repeat_max:
-        from semifreddo.deploy.errors import SemifreddoError
+        from semifreddo.deploy.contract.errors import SemifreddoError
         raise SemifreddoError(f"repeat {repeat} is outside the spec's range {spec.repeat_min}..{spec.repeat_max}")
     for layer in model.layers:
         if isinstance(layer, RepeatGate):

@@ -17,7 +17,7 @@ import os
 import sys
 import warnings
 
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.contract.errors import SemifreddoError
 
 EPILOG = """\
 typical session:
@@ -53,7 +53,7 @@ def add_hardware_arguments(parser: argparse.ArgumentParser, board_help: str) -> 
 
 def hardware_choice(spec, args, action: str):
     """The spec with the board and multiplier policy the command line asks for."""
-    from semifreddo.deploy.boards import fpga_board
+    from semifreddo.deploy.contract.boards import fpga_board
 
     changes = {}
     if args.board:
@@ -170,7 +170,7 @@ def train_task_from_data(spec, args) -> int:
 
 
 def cmd_weights_show(args) -> int:
-    from semifreddo.deploy.weightset import describe, read_weight_set
+    from semifreddo.deploy.contract.weightset import describe, read_weight_set
 
     expect_core = expect_regmap = None
     if args.spec:
@@ -187,8 +187,8 @@ def cmd_weights_show(args) -> int:
 
 
 def cmd_weights_list(args) -> int:
-    from semifreddo.deploy.errors import WeightSetError
-    from semifreddo.deploy.weightset import read_weight_set
+    from semifreddo.deploy.contract.errors import WeightSetError
+    from semifreddo.deploy.contract.weightset import read_weight_set
 
     from .artifacts import BuildPaths, load_core
     from .layout import register_map

@@ -35,52 +35,16 @@ QKeras model, the C simulation and the board all see identical numbers.
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from .spec import CUSTOM_DATASET, Spec
+from .taskdata import TaskData
+from .userdata import load_user_task
 
 
 SAMPLES = 200            # held-out samples a bundle ships per task
-
-
-@dataclass(frozen=True)
-class TaskData:
-    """One task's images and labels (classify) or target images (pixel), split for training and test.
-
-    The x arrays are numpy float arrays on the input grid, or, for a user's own data
-    (:mod:`semifreddo.models.userdata`), :class:`~semifreddo.models.userdata.GridImages` that hold the
-    input codes once and hand out float slices. ``source`` describes where user data came from.
-    """
-
-    task: str
-    kind: str                 # "classify" or "pixel"
-    classes: int              # classify: number of classes; pixel: output channels
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    source: dict | None = None
-
-    def subset(self, n: int | None, seed: int = 0) -> "TaskData":
-        """At most ``n`` training and ``n`` test samples (for quick smoke runs)."""
-        if n is None:
-            return self
-        rng = np.random.default_rng(seed)
-        tr = np.sort(rng.permutation(len(self.x_train))[:n])
-        te = np.sort(rng.permutation(len(self.x_test))[:n])
-        return TaskData(self.task, self.kind, self.classes, self.x_train[tr], self.y_train[tr],
-                        self.x_test[te], self.y_test[te], self.source)
-
-    def held_out_samples(self, count: int) -> bytes:
-        """The first ``count`` test samples as an .npz (``x``, ``y``, ``classes``: the outputs that
-        count for a classify task), as the bundle ships them for the board notebook."""
-        buffer = io.BytesIO()
-        np.savez(buffer, x=np.asarray(self.x_test[:count]), y=self.y_test[:count], classes=np.int64(self.classes))
-        return buffer.getvalue()
 
 
 def quantize_input(values: np.ndarray, bits: int) -> np.ndarray:
@@ -92,7 +56,6 @@ def quantize_input(values: np.ndarray, bits: int) -> np.ndarray:
 
 def load_task(spec: Spec, task: str) -> TaskData:
     if spec.dataset == CUSTOM_DATASET:           # the spec's own data: its source task
-        from .userdata import load_user_task
         return load_user_task(spec, task, spec.data_path, batch_size=spec.train_core.batch_size)
     if spec.dataset == "digits":
         return _digits_task(task, spec.seed, spec.input_bits)

@@ -2,7 +2,7 @@
 
 Which parameters exist, which are frozen and in what order the registers hold the configurable ones
 is decided by the network description (:mod:`.network`); :func:`register_map` turns that order into
-word offsets through ``semifreddo.deploy.regmap.build_register_map``, and the HLS conversion turns
+word offsets through ``semifreddo.deploy.contract.regmap.build_register_map``, and the HLS conversion turns
 the same map into the register bank and its unpack logic. Inside a tensor, elements are in C order
 of the Keras weight array.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from tensorflow import keras
 
-from semifreddo.deploy.regmap import Field, RegisterMap, build_register_map
+from semifreddo.deploy.contract.regmap import Field, RegisterMap, build_register_map
 
 from .network import Param, describe
 from .quantizers import to_codes
@@ -37,7 +37,7 @@ def register_map(spec: Spec) -> RegisterMap:
 
 
 def stream_io(spec: Spec) -> dict:
-    """What the IP's AXI streams carry (see semifreddo.deploy.streams): shapes, widths, beat counts."""
+    """What the IP's AXI streams carry (see semifreddo.deploy.contract.streams): shapes, widths, beat counts."""
     h, w, _ = spec.input_shape
     out_shape = [spec.head_outputs] if spec.head_type == "classify" else [h, w, spec.head_outputs]
     return {"spec": spec.name, "input_shape": list(spec.input_shape), "input_bits": spec.input_bits,

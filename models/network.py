@@ -25,7 +25,7 @@ j-th run of the repeated group is laid out as copies named ``b<b>r<j>_...`` whos
 the original layer, followed by one repeat gate per feature stream. That is the function the
 QKeras model computes (shared weights across runs). The hardware either builds it that way
 (``repeat.hardware: unrolled``: one pipeline stage per run) or builds the group once and loops
-frames through it (``reuse``): :func:`hardware_layout` says which.
+frames through it (``reuse``): the hardware plan (semifreddo.hls_project.plan) says which.
 
 Parameter tensors (:class:`Param`) are named ``b2.A.kernel``, ``b1.frozen.bias``, ``head.kernel``;
 those are the register fields and the frozen-core artifact's array names. ``configurable`` lists
@@ -35,15 +35,16 @@ core-shuffle switch; last the head's kernel and bias).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from semifreddo.deploy.errors import SpecError
+from semifreddo.deploy.contract.errors import SpecError
 
 from .fixedpoint import FLOAT32_EXACT_BITS, Fixed, fixed_for_range, significant_bits, sum_of_products
-from .spec import Spec
+if TYPE_CHECKING:                  # a Spec is described here; spec.py imports this module
+    from .spec import Spec
 
 CORES = ("A", "B")
 BRAM18_BITS = 18 * 1024
@@ -260,7 +261,7 @@ class _Builder:
         return self.add(name=f"{tag}_{core}_conv", kind="conv", inputs=(source,), tag=tag, block=block, core=core,
                         run=run, copy_of=copy_of and f"{copy_of}_{core}_conv", kernel=k, c_in=c_in, c_out=width,
                         in_fmt=in_fmt, weight_fmt=weights, bias_fmt=bias, accum=accum, result=accum, frozen=frozen,
-                        implementation=spec.frozen_implementation if frozen else "registers")
+                        implementation=spec.hardware.frozen_implementation if frozen else "registers")
 
     def relu(self, tag: str, block: int, core: str, source: str, run: int, copy_of: str | None, width: int) -> str:
         act = self.spec.activations
@@ -395,80 +396,7 @@ def describe(spec: Spec, runs: int | None = None) -> Network:
                    tuple(entering.values()), tuple(leaving.values()))
 
 
-# A DSP48E1 multiplies a 25-bit by an 18-bit signed operand (UG479). Products narrower than 9 bits
-# cost fewer LUTs than a DSP is worth; synthesis leaves them in LUTs (Yosys: DSP_Y_MINWIDTH).
-DSP_A_BITS, DSP_B_BITS = 25, 18
-DSP_MIN_PRODUCT_BITS = 9
-
-
-def dsp_slices(x_bits: int, w_bits: int) -> int:
-    """DSP48E1s one multiplier of an unsigned x_bits activation and a signed w_bits weight takes
-    (0: it stays in LUTs)."""
-    if x_bits + w_bits < DSP_MIN_PRODUCT_BITS:
-        return 0
-    a, b = sorted((x_bits + 1, w_bits), reverse=True)
-    return -(-a // DSP_A_BITS) * -(-b // DSP_B_BITS)
-
-
-def assign_multipliers(layers, spec: Spec, twin: bool = False) -> tuple[Layer, ...]:
-    """Each layer's configurable multipliers to DSPs or LUTs, by the spec's policy: ``dsp`` and
-    ``lut`` put all in one; ``auto`` gives whole layers DSPs while the board's DSPs last (up to its
-    fit limit): the set of layers that uses the most of them, the rest in LUTs."""
-    from semifreddo.deploy.boards import BOARDS, FIT_LIMITS
-
-    needs = [layer.multipliers(twin) * dsp_slices(*layer.multiplier_operands) if layer.multipliers(twin) else 0
-             for layer in layers]
-    if spec.multipliers == "auto":
-        # Whole layers into a budget: of all subsets, keep the first found for each total of DSPs.
-        reachable = {0: ()}
-        budget = int(FIT_LIMITS["dsp"] * BOARDS[spec.board].capacity["dsp"])
-        for i, need in enumerate(needs):
-            for total, chosen in list(reachable.items()):
-                if need and total + need <= budget and total + need not in reachable:
-                    reachable[total + need] = chosen + (i,)
-        in_dsp = set(reachable[max(reachable)])
-    else:
-        in_dsp = {i for i, need in enumerate(needs) if need and spec.multipliers == "dsp"}
-    return tuple(layer if not layer.multipliers(twin) else
-                 dataclasses.replace(layer, multiplier="dsp" if i in in_dsp else "lut")
-                 for i, layer in enumerate(layers))
-
-
-def twin_layout(spec: Spec) -> Network:
-    """The fully configurable twin of the hardware: every frozen weight a register feeding a real
-    multiplier, placed by the same multiplier policy."""
-    network = hardware_layout(spec)
-    return dataclasses.replace(network, layers=assign_multipliers(network.layers, spec, twin=True))
-
-
-@functools.lru_cache(maxsize=64)
-def hardware_layout(spec: Spec) -> Network:
-    """The network as the hardware lays it out. ``repeat.hardware: reuse`` (with more than one run):
-    the repeated group once, frames looping through it ``repeat`` times (``reuse`` is set; the
-    writer wraps the group in the loop). ``unrolled``: every run its own pipeline stage, bypassed
-    by a gate when the repeat count is smaller."""
-    reuse = spec.repeat_hardware == "reuse" and spec.repeat_max > 1
-    network = describe(spec, 1 if reuse else None)
-    return dataclasses.replace(network, reuse=reuse, layers=assign_multipliers(network.layers, spec))
-
-
-def check_on_chip_memory(network: Network) -> None:
-    """The reused group's frame buffer must fit the board's block RAM."""
-    from semifreddo.deploy.boards import BOARDS
-
-    spec = network.spec
-    board = BOARDS[spec.board]
-    capacity = board.capacity["bram18"] * BRAM18_BITS
-    if network.frame_buffer_bits > capacity:
-        raise SpecError("repeat.hardware", f"reusing blocks {list(spec.repeated_blocks)} needs a frame buffer of "
-                        f"{network.frame_buffer_bits / 1024:,.0f} kbit, more than the {capacity / 1024:,.0f} kbit of "
-                        f"block RAM on {board.name}; use `repeat.hardware: unrolled` (or a smaller frame)",
-                        spec.path)
-
-
 def validate(spec: Spec) -> None:
-    """Checks of a spec that need its network (spec validation calls this last)."""
+    """Checks of a spec that need its network (spec validation calls this last). What the board can
+    hold is the hardware plan's to check (semifreddo.hls_project.plan)."""
     describe(spec).check_exact()
-    network = hardware_layout(spec)
-    if network.reuse:
-        check_on_chip_memory(network)

@@ -3,7 +3,7 @@
 The schema (every field, its type and meaning) is documented in ``models/specs/README.md``; this
 module is its single implementation. :func:`load_spec` reads a file (or the name of a shipped
 spec), checks every field, and returns an immutable :class:`Spec`. Any problem raises
-:class:`~semifreddo.deploy.errors.SpecError`, whose one-line message starts with the path of the
+:class:`~semifreddo.deploy.contract.errors.SpecError`, whose one-line message starts with the path of the
 offending field, for example ``frozen_core.width: expected an integer >= 0, got 'wide'``.
 """
 
@@ -19,9 +19,10 @@ from typing import Any
 
 import yaml
 
-from semifreddo.deploy.boards import BOARDS, DEFAULT_BOARD
-from semifreddo.deploy.errors import SpecError
+from semifreddo.deploy.contract.boards import BOARDS, DEFAULT_BOARD
+from semifreddo.deploy.contract.errors import SpecError
 
+from . import network
 from .fixedpoint import Fixed
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
@@ -94,6 +95,21 @@ class Target:
 
 
 @dataclass(frozen=True)
+class HardwareTarget:
+    """What the spec asks of the hardware (the spec's ``hardware`` section, ``frozen_core.implementation``
+    and ``repeat.hardware``). The decisions made from it are the HLS project's hardware plan
+    (semifreddo.hls_project.plan); nothing in models/ reads it except to describe how layers are built."""
+
+    board: str = DEFAULT_BOARD          # the board the IP is built for (fit checks, on-chip memory)
+    multipliers: str = "auto"           # configurable multipliers: "auto" (DSPs while the board's last), "dsp", "lut"
+    frozen_implementation: str = "adder_graph"   # "adder_graph" (one shared adder graph per layer, da4ml) or "multipliers"
+    repeat_hardware: str = "reuse"      # "reuse" (one copy, frames loop through it) or "unrolled" (one copy per run)
+
+
+HARDWARE_FIELDS = tuple(f.name for f in dataclasses.fields(HardwareTarget))
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     description: str
@@ -111,7 +127,6 @@ class Spec:
     frozen_width: int
     frozen_weights: FrozenWeights
     frozen_bias: Fixed
-    frozen_implementation: str    # "adder_graph" (one shared adder graph per layer, da4ml) or "multipliers"
     trainable_width: int
     trainable_weights: Fixed
     trainable_bias: Fixed
@@ -122,9 +137,6 @@ class Spec:
     repeat_max: int
     repeat_default: int
     repeat_blocks: int            # the last repeat_blocks blocks run again as a group
-    repeat_hardware: str          # "reuse" (one copy, frames loop through it) or "unrolled" (one copy per run)
-    board: str                    # the board the IP is built for (fit checks, on-chip memory)
-    multipliers: str              # configurable multipliers: "auto" (DSPs while the board's last), "dsp", "lut"
     head_type: str
     head_outputs: int
     head_weights: Fixed
@@ -134,6 +146,7 @@ class Spec:
     targets: tuple[Target, ...]
     train_core: Training
     train_task: Training
+    hardware: HardwareTarget
     path: str | None = None
     data_path: str | None = None        # custom dataset: its .npz or image folder, resolved
 
@@ -177,9 +190,7 @@ class Spec:
 
     def parameter_counts(self) -> dict[str, int]:
         """Parameter counts by kind (frozen, configurable, total), from the network description."""
-        from .network import describe   # the description is built from a Spec, so imported late
-
-        return describe(self).parameter_counts()
+        return network.describe(self).parameter_counts()
 
     @property
     def repeated_blocks(self) -> tuple[int, ...]:
@@ -220,6 +231,10 @@ class Spec:
         return self.replace(name=name, targets=targets, **best[1])
 
     def replace(self, **changes) -> "Spec":
+        """A copy with ``changes``; hardware-target fields (board, multipliers, ...) go to ``hardware``."""
+        hardware = {k: changes.pop(k) for k in HARDWARE_FIELDS if k in changes}
+        if hardware:
+            changes["hardware"] = dataclasses.replace(self.hardware, **hardware)
         new = dataclasses.replace(self, **changes)
         _check_cross_fields(new)
         return new
@@ -232,14 +247,14 @@ class Spec:
             f"input          {h}x{w}x{c}, {self.input_bits}-bit pixels",
             f"blocks         {self.blocks}, kernels {list(self.kernels)}",
             f"frozen core    width {self.frozen_width}, weights {self.frozen_weights.describe()}, "
-            f"bias {self.frozen_bias.describe()}, built as {self.frozen_implementation.replace('_', ' ')}s",
+            f"bias {self.frozen_bias.describe()}, built as {self.hardware.frozen_implementation.replace('_', ' ')}s",
             f"trainable      2 cores of width {self.trainable_width}, weights {self.trainable_weights.describe()}, "
             f"bias {self.trainable_bias.describe()}, alpha {self.alpha_bits}-bit, "
             f"core shuffle {'on blocks ' + str(list(self.shuffle_blocks)) if self.shuffle_blocks else 'off'}",
             f"activations    {self.activations.describe()} (quantized ReLU)",
             f"repeat         {self._repeat_group()} {self.repeat_min}..{self.repeat_max} times (default "
-            f"{self.repeat_default}), hardware: {self.repeat_hardware}",
-            f"hardware       board {self.board}, configurable multipliers {self.multipliers}",
+            f"{self.repeat_default}), hardware: {self.hardware.repeat_hardware}",
+            f"hardware       board {self.hardware.board}, configurable multipliers {self.hardware.multipliers}",
             f"head           {self.head_type}, {self.head_outputs} output(s), output {self.head_output.describe()}",
             f"data           {self.dataset}{' ' + self.data_path if self.data_path else ''}",
             f"tasks          source {self.source}; targets {', '.join(t.task for t in self.targets) or 'none'}",
@@ -529,11 +544,10 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
         train_image=train_image, test_image=test_image, noise=noise,
         input_shape=tuple(shape), input_bits=input_bits, blocks=blocks, kernels=kernels,
         frozen_width=frozen_width, frozen_weights=frozen_weights, frozen_bias=frozen_bias,
-        frozen_implementation=frozen_implementation,
         trainable_width=trainable_width, trainable_weights=trainable_weights, trainable_bias=trainable_bias,
         alpha_bits=alpha_bits, core_shuffle=core_shuffle, activations=activations,
         repeat_min=repeat_min, repeat_max=repeat_max, repeat_default=repeat_default, repeat_blocks=repeat_blocks,
-        repeat_hardware=repeat_hardware, board=board, multipliers=multipliers,
+        hardware=HardwareTarget(board, multipliers, frozen_implementation, repeat_hardware),
         head_type=head_type, head_outputs=head_outputs, head_weights=head_weights, head_bias=head_bias,
         head_output=head_output, source=source_task, targets=tuple(targets),
         train_core=train_core, train_task=train_task, path=source, data_path=data_path,
@@ -583,7 +597,5 @@ def _check_cross_fields(s: Spec) -> None:
     if s.head_type == "pixel" and s.head_outputs != 1:
         fail("head.outputs", "pixel tasks produce one output channel")
 
-    # What only the network description can check: exact float32 sums, on-chip memory.
-    from .network import validate
-
-    validate(s)
+    # What only the network description can check: exact float32 sums.
+    network.validate(s)

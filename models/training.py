@@ -29,9 +29,9 @@ import tensorflow as tf
 from tensorflow import keras
 from tqdm.auto import tqdm
 
-from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.fileio import atomic_write_bytes
-from semifreddo.deploy.weightset import WeightSet, read_weight_set, write_weight_set
+from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.fileio import atomic_write_bytes
+from semifreddo.deploy.contract.weightset import WeightSet, read_weight_set, write_weight_set
 
 from .artifacts import BuildPaths, FrozenCore, load_core, save_core
 from .builder import build_model, set_repeat, set_shuffle

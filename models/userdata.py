@@ -27,7 +27,7 @@ loading and training hold one code per pixel plus a chunk: for uint8 images abou
 ``x``, for float images a quarter of it or less; pixel targets are held once as float32.
 ``tests/test_userdata.py`` measures it.
 
-Every problem is a :class:`~semifreddo.deploy.errors.DataError`: one line naming the file and
+Every problem is a :class:`~semifreddo.deploy.contract.errors.DataError`: one line naming the file and
 what is wrong, raised before training starts and before anything is written.
 """
 
@@ -44,9 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
-from semifreddo.deploy.errors import DataError
+from semifreddo.deploy.contract.errors import DataError
 
-from .datasets import TaskData
+from .taskdata import TaskData
 from .spec import Spec
 
 NPZ_MEMBERS = ("x", "y", "x_test", "y_test")

@@ -4,7 +4,7 @@ configurable layers."""
 import numpy as np
 import pytest
 
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.contract.errors import SemifreddoError
 from semifreddo.hls_project import adder_graph as ag
 from semifreddo.hls_project.estimate.validate import LUT_TOLERANCE
 from semifreddo.hls_project.estimate.yosys import synthesize
@@ -49,13 +49,13 @@ def test_converter_refuses_adder_graph_on_a_layer_with_register_fields(fresh_bui
     refuses in one line (the graph would build the conversion-time weights into the hardware)."""
     import dataclasses
 
-    from semifreddo.hls_project import convert
-    from semifreddo.models.network import hardware_layout
+    from semifreddo.hls_project import convert, plan
+    from semifreddo.hls_project.plan import hardware_layout
 
     network = hardware_layout(digits_spec)
     wrong = dataclasses.replace(network, layers=tuple(
         dataclasses.replace(layer, implementation="adder_graph") if layer.name == "b2_A_conv" else layer
         for layer in network.layers))
-    monkeypatch.setattr(convert, "hardware_layout", lambda spec: wrong)
+    monkeypatch.setattr(plan, "hardware_layout", lambda spec: wrong)
     with pytest.raises(SemifreddoError, match="b2_A_conv has register fields"):
         convert.convert(digits_spec, fresh_build("digits"))

@@ -12,11 +12,11 @@ import pytest
 
 from conftest import REPO, one_error_line, run_cli
 from semifreddo.board_scripts import bundle as bundle_module
-from semifreddo.deploy.boards import get_board
+from semifreddo.deploy.contract.boards import get_board
 from semifreddo.board_scripts.bundle import build_bundle, verify_bundle
 from semifreddo.board_scripts.layout import BoardBuild
-from semifreddo.deploy.contract import IP_VLNV
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.contract.interface import IP_VLNV
+from semifreddo.deploy.contract.errors import SemifreddoError
 
 from test_board_helpers import (OTHER_CORE_ID, SPEC, install_fake_tools, make_hls_project, register_map, tool_env,
                                 write_weightsets)

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import REPO, one_error_line, run_cli
 from semifreddo.board_scripts.remote import parse_sha256sum, parse_target, remote_dir
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.contract.errors import SemifreddoError
 
 from test_board_helpers import SPEC, install_fake_tools, make_hls_project, tool_env
 

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, one_error_line, run_cli
-from semifreddo.deploy.contract import IP_VLNV
+from semifreddo.deploy.contract.interface import IP_VLNV
 from test_board_helpers import SPEC, install_fake_tools, make_hls_project, read_calls, tool_env
 
 SETUP_STAMP = ".venv/.semifreddo-setup"

@@ -109,14 +109,14 @@ void semifreddo_top(hls::stream<beat_t> &in_stream, hls::stream<beat_t> &out_str
 
 
 def register_map():
-    from semifreddo.deploy.regmap import Field, build_register_map
+    from semifreddo.deploy.contract.regmap import Field, build_register_map
 
     return build_register_map([Field("head.kernel", (4, 2), 8, True, 6), Field("head.bias", (2,), 16, True, 8),
                                Field("b1.alpha", (1,), 8, True, 4)], (1, 3))
 
 
 def write_weightsets(folder: Path, regmap, core_id: str = CORE_ID, tasks=("digits_5_9", "parity")) -> list[Path]:
-    from semifreddo.deploy.weightset import write_weight_set
+    from semifreddo.deploy.contract.weightset import write_weight_set
 
     rng = np.random.default_rng(7)
     paths = []
@@ -143,7 +143,7 @@ def make_hls_project(build: Path, core_id: str = CORE_ID, spec: str = SPEC) -> P
     (root / "tb_data" / "inputs.txt").write_text("0 1 2 3\n")
     regmap = register_map()
     regmap.save(root / "regmap.json")
-    from semifreddo.deploy.contract import IP_VLNV, stamp
+    from semifreddo.deploy.contract.interface import IP_VLNV, stamp
 
     manifest = {
         **stamp("semifreddo-hls"), "top": "semifreddo_top", "spec": name,

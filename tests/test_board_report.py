@@ -9,7 +9,7 @@ expected values below are worked out from them by hand.
 import pytest
 
 from semifreddo.board_scripts.report import cost_model_estimate, format_table, parse_csynth
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.contract.errors import SemifreddoError
 
 from test_board_helpers import CSYNTH_XML
 

@@ -10,11 +10,11 @@ import subprocess
 
 import pytest
 
-from semifreddo.deploy.boards import BOARDS, PS7, PS8, fpga_board, get_board
+from semifreddo.deploy.contract.boards import BOARDS, PS7, PS8, fpga_board, get_board
 from semifreddo.board_scripts.hlsproject import absolute_include_flags, load_hls_project
 from semifreddo.board_scripts.scripts import TCL_DIR, bitstream_script, hls_script, tcl_word
-from semifreddo.deploy.contract import IP_VLNV
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.contract.interface import IP_VLNV
+from semifreddo.deploy.contract.errors import SemifreddoError
 
 from test_board_helpers import make_hls_project, read_calls, run_under_stubs
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import one_error_line, run_cli
-from semifreddo.deploy.driver import BoardBusy, ReadBackError, Semifreddo
-from semifreddo.deploy.emulator import EmulatedDevice
-from semifreddo.deploy.errors import SemifreddoError, WeightSetError
-from semifreddo.deploy.regmap import build_register_map
-from semifreddo.deploy.weightset import encode_weight_set, read_weight_set
+from semifreddo.deploy.runtime.driver import BoardBusy, ReadBackError, Semifreddo
+from semifreddo.deploy.runtime.emulator import EmulatedDevice
+from semifreddo.deploy.contract.errors import SemifreddoError, WeightSetError
+from semifreddo.deploy.contract.regmap import build_register_map
+from semifreddo.deploy.contract.weightset import encode_weight_set, read_weight_set
 
 from test_deploy_helpers import TASK_A, TASK_B, images, package_emulated, qkeras_outputs
 

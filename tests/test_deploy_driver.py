@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO, one_error_line, run_cli
-from semifreddo.deploy.driver import Semifreddo
-from semifreddo.deploy.emulator import EmulatedDevice
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.runtime.driver import Semifreddo
+from semifreddo.deploy.runtime.emulator import EmulatedDevice
+from semifreddo.deploy.contract.errors import SemifreddoError
 
 from test_deploy_helpers import TASK_A, TASK_B, images, package_emulated, qkeras_outputs
 
@@ -89,7 +89,7 @@ def test_register_map_that_disagrees_with_the_hardware_is_refused(board, tmp_pat
 
 def test_emulated_bundle_carries_the_c_simulation_and_registers_from_the_cpp(board):
     from semifreddo.board_scripts.bundle import verify_bundle
-    from semifreddo.deploy.regmap import load_register_map
+    from semifreddo.deploy.contract.regmap import load_register_map
 
     bundle, _, _ = board
     manifest = verify_bundle(bundle)
@@ -120,8 +120,8 @@ def test_board_side_imports_only_numpy_pynq_and_the_standard_library():
             for name in names:
                 top = name.split(".")[0]
                 assert top in BOARD_SIDE_IMPORTS or top in sys.stdlib_module_names, f"{path.name} imports {name}"
-    code = ("import sys, semifreddo.deploy.driver, semifreddo.deploy.emulator, semifreddo.deploy.cli, "
-            "semifreddo.deploy.bench_runtime; "
+    code = ("import sys, semifreddo.deploy.runtime.driver, semifreddo.deploy.runtime.emulator, semifreddo.deploy.runtime.cli, "
+            "semifreddo.deploy.runtime.bench_runtime; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'qkeras', 'hls4ml')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr

@@ -14,7 +14,7 @@ N_IMAGES = 12          # the C simulation of digits runs about 80 images/s
 def package_emulated(converted_root: Path, dest: Path) -> Path:
     """Copy what packaging reads (HLS project with its compiled library, weight sets, core) and
     build the emulated bundle there. Returns the bundle folder."""
-    from semifreddo.deploy.boards import get_board
+    from semifreddo.deploy.contract.boards import get_board
     from semifreddo.board_scripts.bundle import build_bundle
     from semifreddo.board_scripts.layout import BoardBuild
 
@@ -35,7 +35,7 @@ def images() -> np.ndarray:
 
 def qkeras_outputs(build: Path, task: str, x: np.ndarray, repeat: int = 1) -> np.ndarray:
     """What the QKeras model computes with the frozen core and ``task``'s weight set."""
-    from semifreddo.deploy.weightset import read_weight_set
+    from semifreddo.deploy.contract.weightset import read_weight_set
     from semifreddo.models.artifacts import BuildPaths
     from semifreddo.models.builder import set_repeat
     from semifreddo.models.spec import load_spec

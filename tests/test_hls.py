@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 
-from semifreddo.deploy.weightset import read_weight_set
+from semifreddo.deploy.contract.weightset import read_weight_set
 from semifreddo.hls_project.check import check
 from semifreddo.hls_project.csim import CSim, build_count, run_testbench
 from semifreddo.models.artifacts import BuildPaths, load_core

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import SPECS, TINY, one_error_line, run_cli
-from semifreddo.deploy.errors import SpecError
+from semifreddo.deploy.contract.errors import SpecError
 from semifreddo.models.spec import load_spec, parse_spec
 
 
@@ -62,8 +62,8 @@ def test_a_repeated_group_of_two_blocks_is_bit_exact_at_every_repeat_count(group
 def test_the_repeat_count_changes_the_output_and_the_ip_keeps_it_in_range(group_of_two):
     """Not vacuous: each repeat count computes something else. And the IP, like the driver,
     never runs the group fewer than min or more than max times, whatever the register says."""
-    from semifreddo.deploy.streams import input_codes, pack_pixels
-    from semifreddo.deploy.weightset import read_weight_set
+    from semifreddo.deploy.contract.streams import input_codes, pack_pixels
+    from semifreddo.deploy.contract.weightset import read_weight_set
     from semifreddo.hls_project.csim import CSim
     from semifreddo.models.artifacts import BuildPaths
     from semifreddo.models.datasets import load_task
@@ -91,13 +91,13 @@ def test_the_repeat_count_changes_the_output_and_the_ip_keeps_it_in_range(group_
 def test_emulated_board_runs_the_group_at_any_repeat_without_a_reload(group_of_two, tmp_path):
     from semifreddo.board_scripts.bundle import build_bundle
     from semifreddo.board_scripts.layout import BoardBuild
-    from semifreddo.deploy.boards import get_board
-    from semifreddo.deploy.driver import Semifreddo
-    from semifreddo.deploy.emulator import EmulatedDevice
+    from semifreddo.deploy.contract.boards import get_board
+    from semifreddo.deploy.runtime.driver import Semifreddo
+    from semifreddo.deploy.runtime.emulator import EmulatedDevice
     from semifreddo.models.builder import set_repeat
     from semifreddo.models.datasets import load_task
     from semifreddo.models.training import load_reference_model, predict
-    from semifreddo.deploy.weightset import read_weight_set
+    from semifreddo.deploy.contract.weightset import read_weight_set
 
     spec, build = group_of_two
     layout = BoardBuild.of(build, spec.name, "emulated")

@@ -4,7 +4,7 @@
 import pytest
 import yaml
 
-from semifreddo.deploy.errors import SpecError
+from semifreddo.deploy.contract.errors import SpecError
 from semifreddo.models.spec import load_spec, parse_spec
 
 from conftest import SPECS, one_error_line, run_cli

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from semifreddo.deploy.weightset import read_weight_set
+from semifreddo.deploy.contract.weightset import read_weight_set
 from semifreddo.models.artifacts import BuildPaths, load_core
 from semifreddo.models.layout import frozen_tensors
 from semifreddo.models.training import train_core, train_task

@@ -8,15 +8,15 @@ import json
 import numpy as np
 
 from conftest import one_error_line, run_cli
-from semifreddo.deploy.driver import Semifreddo
-from semifreddo.deploy.emulator import EmulatedDevice
+from semifreddo.deploy.runtime.driver import Semifreddo
+from semifreddo.deploy.runtime.emulator import EmulatedDevice
 
 from test_deploy_helpers import SPEC, package_emulated
 from test_userdata import digits_images_and_labels, snapshot, write_png_classes
 
 
 def qkeras(build, weights, x):
-    from semifreddo.deploy.weightset import read_weight_set
+    from semifreddo.deploy.contract.weightset import read_weight_set
     from semifreddo.models.spec import load_spec
     from semifreddo.models.training import load_reference_model, predict
 
@@ -44,7 +44,7 @@ def test_new_tasks_from_user_data_join_the_bundle_and_run_bit_exact(converted_bu
     assert proc.returncode == 0, proc.stderr
     assert "300 images in 3 class folders (0-low, 1-mid, 2-high), resized to 8x8, converted to grey scale" in proc.stdout
 
-    from semifreddo.deploy.weightset import read_weight_set
+    from semifreddo.deploy.contract.weightset import read_weight_set
     manifest = read_weight_set(weightsets / "mod3.npz").manifest
     assert manifest["role"] == "user" and manifest["classes"] == 3 and manifest["kind"] == "classify"
     assert manifest["data"]["source"] == str(tmp_path / "mod3.npz") and manifest["data"]["n_train"] == 1347

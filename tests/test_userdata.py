@@ -195,7 +195,7 @@ def test_image_folder_is_resized_and_converted_once(digits_spec, tmp_path):
 def test_pixel_task_from_an_npz(pixels_spec, tmp_path):
     """A pixel head: y holds target images within the head's output format; a seeded split that
     cannot be stratified; a folder of class folders makes no sense for it."""
-    from semifreddo.deploy.errors import DataError
+    from semifreddo.deploy.contract.errors import DataError
     from semifreddo.models.userdata import load_user_task
 
     rng = np.random.default_rng(1)
@@ -278,7 +278,7 @@ def custom_spec(tmp_path, **dataset):
 
 
 def test_custom_dataset_in_the_spec(tmp_path):
-    from semifreddo.deploy.errors import SpecError
+    from semifreddo.deploy.contract.errors import SpecError
     from semifreddo.models.spec import load_spec
 
     (tmp_path / "spec").mkdir()
@@ -302,7 +302,7 @@ def test_custom_dataset_in_the_spec(tmp_path):
 
 def test_core_pretrained_on_the_specs_own_image_folder(tmp_path):
     """train-core on a custom dataset (a folder of PNGs): the core's source task is the folder's."""
-    from semifreddo.deploy.weightset import read_weight_set
+    from semifreddo.deploy.contract.weightset import read_weight_set
 
     spec_path = custom_spec(tmp_path, path="images")
     write_png_classes(tmp_path / "spec" / "images", X[:400], DIGIT[:400] // 4, ["low", "mid", "high"])

@@ -12,9 +12,9 @@ import json
 import numpy as np
 import pytest
 
-from semifreddo.deploy.errors import WeightSetError
-from semifreddo.deploy.regmap import Field, build_register_map
-from semifreddo.deploy.weightset import encode_weight_set, read_weight_set
+from semifreddo.deploy.contract.errors import WeightSetError
+from semifreddo.deploy.contract.regmap import Field, build_register_map
+from semifreddo.deploy.contract.weightset import encode_weight_set, read_weight_set
 
 from conftest import one_error_line, run_cli
 

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from semifreddo.deploy.fileio import atomic_write_text
+from semifreddo.deploy.contract.fileio import atomic_write_text
 
 SPEED_GOAL = 1000          # issue 6: the estimator at least 1000x faster than synthesis
 AREA_GOAL = 10             # the paper's claim against a general-purpose accelerator

@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from semifreddo.deploy.contract import read_artifact, stamp
-from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.fileio import atomic_write_text
+from semifreddo.deploy.contract.interface import UNIT_COSTS_FORMAT, read_artifact, stamp
+from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.fileio import atomic_write_text
 
 from .units import FAMILIES, Family
 from .yosys import SYNTH_SCRIPT, synthesize, yosys_version
 
-TABLE_FORMAT = "semifreddo-unit-costs"
+TABLE_FORMAT = UNIT_COSTS_FORMAT
 DEFAULT_TABLE = Path(__file__).resolve().parent / "tables" / "xc7_yosys.json"
 
 

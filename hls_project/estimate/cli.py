@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from semifreddo.deploy.errors import SemifreddoError
+from semifreddo.deploy.contract.errors import SemifreddoError
 from semifreddo.models.cli import (add_build_argument, add_hardware_arguments, add_progress_argument, add_spec_argument,
                                   hardware_choice, quiet_tensorflow)
 
@@ -61,14 +61,28 @@ def cmd_estimate(args) -> int:
     from .estimator import estimate_spec
     from .report import fit_verdict, text_report, write_outputs
 
-    spec = hardware_choice(spec, args, "estimate")
-    est = estimate_spec(spec, args.build, UnitCosts.load(args.table), clock_mhz=args.clock)
+    fit_board = None
+    if args.converted:
+        # The project as `semifreddo convert` built it: its hardware plan, whatever the YAML says now.
+        from semifreddo.deploy.contract.boards import fpga_board
+        from semifreddo.hls_project.plan import read_plan
+
+        if args.multipliers or args.dsp:
+            raise SemifreddoError("--converted prices the project as it was converted; convert again with "
+                                  "--multipliers to change where its multipliers go")
+        plan = read_plan(BuildPaths.for_spec(spec, args.build).hls, args.spec)
+        fit_board = fpga_board(args.board, "fit").name if args.board else None
+        est = estimate_spec(spec, args.build, UnitCosts.load(args.table), plan=plan, clock_mhz=args.clock,
+                            cache_graphs=False)
+    else:
+        spec = hardware_choice(spec, args, "estimate")
+        est = estimate_spec(spec, args.build, UnitCosts.load(args.table), clock_mhz=args.clock)
     print(text_report(est, layers=not args.brief))
     out = Path(args.out) if args.out else BuildPaths.for_spec(spec, args.build).root / "estimate"
     paths = write_outputs(est, out)
     print(f"\nwrote {paths['txt']}, {paths['json'].name}, {paths['png'].name}")
     if args.board:
-        fits, line = fit_verdict(est)
+        fits, line = fit_verdict(est, fit_board)
         print(line)
         return 0 if fits else 1
     return 0
@@ -79,7 +93,7 @@ def cmd_explore(args) -> int:
 
     base = load_spec(args.spec)
     quiet_tensorflow()
-    from semifreddo.deploy.boards import fpga_board
+    from semifreddo.deploy.contract.boards import fpga_board
 
     from .explore import DEFAULT, explore, grid
 
@@ -131,6 +145,9 @@ def register(sub) -> None:
     add_hardware_arguments(p, "the board to fit (default: the spec's hardware.board); the report then ends with one "
                               "line saying whether the IP fits it, and the exit code is 0 if it does, 1 if not")
     p.add_argument("--dsp", action="store_true", help="the same as --multipliers dsp")
+    p.add_argument("--converted", action="store_true",
+                   help="price the converted HLS project as its hardware plan built it (BUILD/<spec>/hls/plan.json: "
+                        "board, multipliers, implementations), not as the spec would build it now")
     p.add_argument("--clock", type=float, default=100.0, metavar="MHZ",
                    help="clock for throughput and power (default 100)")
     p.add_argument("--table", metavar="FILE", help="unit-cost table (default: the one shipped in the package)")

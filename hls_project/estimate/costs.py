@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from semifreddo.deploy.contract import check_format, read_artifact
-from semifreddo.models.network import dsp_slices
+from semifreddo.deploy.contract.interface import check_format, read_artifact
+from semifreddo.hls_project.plan import dsp_slices
 
 from . import units
 from .characterize import DEFAULT_TABLE, TABLE_FORMAT

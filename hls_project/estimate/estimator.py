@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from semifreddo.deploy.boards import BOARDS, FIT_LIMITS
-from semifreddo.deploy.regmap import slot_bits_for
+from semifreddo.deploy.contract.boards import BOARDS, FIT_LIMITS
+from semifreddo.deploy.contract.regmap import slot_bits_for
 from semifreddo.models import network as net
 from semifreddo.models.fixedpoint import Fixed, sum_of_products
 from semifreddo.models.spec import Spec
+
+from ..plan import HardwarePlan, dsp_slices, hardware_layout, twin_layout
 
 from . import datapath, power
 from .costs import AREA_NOTE, Resources, UnitCosts
@@ -117,8 +119,8 @@ class Estimate:
 
     @property
     def label(self) -> str:
-        policy = {"auto": f"in DSP48E1s while {self.spec.board}'s last, then in LUTs (layer by layer)",
-                  "dsp": "in DSP48E1s", "lut": "in LUTs"}[self.spec.multipliers]
+        policy = {"auto": f"in DSP48E1s while {self.spec.hardware.board}'s last, then in LUTs (layer by layer)",
+                  "dsp": "in DSP48E1s", "lut": "in LUTs"}[self.spec.hardware.multipliers]
         return (f"ESTIMATE from unit-cost table {self.table}; configurable multipliers {policy}; "
                 f"{AREA_NOTE}; power: {power.ENERGY_SOURCE}")
 
@@ -454,9 +456,9 @@ def general_design(spec: Spec, costs: UnitCosts, *, clock_mhz: float, repeat: in
     layers = []
 
     # The same multiplier policy as the IP: with `auto`, MACs in DSPs while the board's last.
-    slices = net.dsp_slices(x_bits, w_bits)
-    budget = int(FIT_LIMITS["dsp"] * BOARDS[spec.board].capacity["dsp"])
-    in_dsp = {"dsp": macs, "lut": 0, "auto": min(macs, budget // slices) if slices else 0}[spec.multipliers]
+    slices = dsp_slices(x_bits, w_bits)
+    budget = int(FIT_LIMITS["dsp"] * BOARDS[spec.hardware.board].capacity["dsp"])
+    in_dsp = {"dsp": macs, "lut": 0, "auto": min(macs, budget // slices) if slices else 0}[spec.hardware.multipliers]
     in_dsp = in_dsp if slices else 0
     # flip-flops: partial sum, double-buffered weight, activation passed on, product register
     rest = Resources(lut=costs.adders([work.acc_bits]), ff=work.acc_bits + 2 * w_bits + x_bits + (x_bits + 1 + w_bits))
@@ -507,35 +509,43 @@ def general_design(spec: Spec, costs: UnitCosts, *, clock_mhz: float, repeat: in
 # Entry point
 # --------------------------------------------------------------------------------------------
 
-def estimate_spec(spec: Spec, build, costs: UnitCosts | None = None, **options) -> Estimate:
+def estimate_spec(spec: Spec, build, costs: UnitCosts | None = None, plan: HardwarePlan | None = None,
+                  **options) -> Estimate:
     """Estimate ``spec``'s IP from its trained frozen core under ``build`` (see :func:`estimate`);
-    ``cache_graphs=False`` reads the build's solved adder graphs but writes nothing there."""
+    ``cache_graphs=False`` reads the build's solved adder graphs but writes nothing there. With a
+    converted project's ``plan``, the IP is priced as that plan built it (its board, multipliers,
+    implementations), not as the YAML would build it today."""
     from semifreddo.models.artifacts import BuildPaths, load_core
+
+    if plan is not None:
+        spec = spec.replace(hardware=plan.target)
 
     codes = core_id = None
     if spec.frozen_width:
         core = load_core(BuildPaths.for_spec(spec, build).core, spec)
         codes, core_id = core.codes, core.core_id
     return estimate(spec, codes, costs, core_id=core_id, graph_cache=BuildPaths.for_spec(spec, build).adder_graphs,
-                    **options)
+                    plan=plan, **options)
 
 
 def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *,
              clock_mhz: float = DEFAULT_CLOCK_MHZ, core_id: str | None = None, graph_cache=None,
-             cache_graphs: bool = True) -> Estimate:
+             cache_graphs: bool = True, plan: HardwarePlan | None = None) -> Estimate:
     """Estimate all three designs. ``codes`` are the frozen core's integer codes
     (``FrozenCore.codes``); they are required when the spec has a frozen core. Adder-graph layers
-    are solved by da4ml, or read from ``graph_cache`` (the converter's folder of solved graphs)."""
+    are solved by da4ml, or read from ``graph_cache`` (the converter's folder of solved graphs).
+    ``plan``: price the IP as a converted project's hardware plan built it (the spec must carry the
+    plan's hardware target, see :func:`estimate_spec`); otherwise as the spec's target would."""
     from semifreddo.models.layout import register_map
 
     costs = costs or UnitCosts.load()
     if spec.frozen_width and codes is None:
         raise ValueError("the frozen codes are needed to estimate a spec with a frozen core")
     n_words = register_map(spec).n_words
-    network = net.hardware_layout(spec)
+    network = plan.layout(spec) if plan else hardware_layout(spec)
     ip = dataflow_design(network, codes, costs, frozen_constant=True, clock_mhz=clock_mhz, n_words=n_words,
                          graph_cache=graph_cache, cache_graphs=cache_graphs)
-    twin = dataflow_design(net.twin_layout(spec), codes, costs, frozen_constant=False, clock_mhz=clock_mhz,
+    twin = dataflow_design(twin_layout(spec), codes, costs, frozen_constant=False, clock_mhz=clock_mhz,
                            n_words=twin_register_words(spec))
     # The general accelerator at the IP's throughput, running as many repeats: at the spec's default
     # repeat count (the operating point) for the comparison, at every count for the table.

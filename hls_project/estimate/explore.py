@@ -18,8 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.fileio import atomic_write_bytes, atomic_write_text
+from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.fileio import atomic_write_bytes, atomic_write_text
 
 FORMATS = ("fixed", "po2-1", "po2-2")
 AREA_GOAL = 10.0          # the paper's claim: 10x less area and power than a general-purpose accelerator
@@ -167,7 +167,7 @@ def run_point(point: Point, build: str) -> dict:
         "area_vs_configurable": round(ratios["configurable"]["area"], 2),
         "area_vs_general": round(ratios["general"]["area"], 2),
         "power_vs_general": round(ratios["general"]["power_mw"], 2),
-        "fits": f"{'yes' if fits else 'no'} ({spec.board})", "seconds": round(time.perf_counter() - start, 1),
+        "fits": f"{'yes' if fits else 'no'} ({spec.hardware.board})", "seconds": round(time.perf_counter() - start, 1),
     }
 
 
@@ -291,7 +291,7 @@ def pareto_plot(rows: list[dict]) -> bytes:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    from semifreddo.deploy.boards import BOARDS, FIT_LIMITS
+    from semifreddo.deploy.contract.boards import BOARDS, FIT_LIMITS
 
     ok = [r for r in rows if r.get("status") == "ok"]
     fig, (ax, ax_ratio) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from semifreddo.deploy.fileio import atomic_write_bytes, atomic_write_text
+from semifreddo.deploy.contract.fileio import atomic_write_bytes, atomic_write_text
 
-from semifreddo.deploy.boards import BOARDS, FIT_LIMITS
+from semifreddo.deploy.contract.boards import BOARDS, FIT_LIMITS
 
 from .estimator import DESIGNS, TITLES, Design, Estimate
 
@@ -66,7 +66,7 @@ def throughput_lines(est: Estimate) -> list[str]:
             f"convolutions, takes {ip.cycles_by_repeat[spec.repeat_min]} cycles")
     if spec.repeat_max == 1:
         return [f"{head}: {ip.frames_per_second:,.0f} frames/s at {ip.clock_mhz:g} MHz"]
-    if spec.repeat_hardware == "unrolled":
+    if spec.hardware.repeat_hardware == "unrolled":
         lines = [f"{head} at every repeat count (repeat.hardware: unrolled: blocks {blocks} are laid out "
                  f"{spec.repeat_max} times)"]
     else:
@@ -110,7 +110,7 @@ def board_fit(design: Design, spec) -> list[str]:
     """Estimated utilization of each board's programmable logic (board table capacities)."""
     used = design.total.rounded()
     lines = [f"does the {TITLES[design.name]} fit? (estimated use of each board's programmable logic, multipliers "
-             f"placed for {spec.board}; a board fits when every share is within {_limits()})"]
+             f"placed for {spec.hardware.board}; a board fits when every share is within {_limits()})"]
     for board in BOARDS.values():
         if not board.capacity:
             continue
@@ -128,7 +128,7 @@ def _limits() -> str:
 def fit_verdict(est: Estimate, board_name: str | None = None) -> tuple[bool, str]:
     """Whether the IP fits a board (default: the spec's) with margin, as one line naming what is over
     and by how much."""
-    board = BOARDS[board_name or est.spec.board]
+    board = BOARDS[board_name or est.spec.hardware.board]
     used = est.designs["semifreddo"].total.rounded()
     over = []
     for key, capacity in board.capacity.items():
@@ -145,13 +145,13 @@ def fit_verdict(est: Estimate, board_name: str | None = None) -> tuple[bool, str
 def to_json(est: Estimate) -> dict:
     return {
         "label": est.label, "spec": est.spec.name, "frozen_fraction": est.spec.frozen_fraction,
-        "core_id": est.core_id, "table": est.table, "board": est.spec.board, "multipliers": est.spec.multipliers,
+        "core_id": est.core_id, "table": est.table, "board": est.spec.hardware.board, "multipliers": est.spec.hardware.multipliers,
         "designs": {name: {"summary": row, "layers": [
             {"name": layer.name, **layer.resources.rounded(), "pj_per_cycle": round(layer.pj_per_cycle, 3),
              "latency": layer.latency, "note": layer.note} for layer in est.designs[name].layers]}
             for name, row in zip(DESIGNS, summary_rows(est))},
         "ratios": {name: {k: round(v, 3) for k, v in r.items()} for name, r in est.ratios().items()},
-        "repeat": {"hardware": est.spec.repeat_hardware, "default": est.spec.repeat_default,
+        "repeat": {"hardware": est.spec.hardware.repeat_hardware, "default": est.spec.repeat_default,
                    "by_repeat": by_repeat_rows(est)},
     }
 
@@ -193,7 +193,7 @@ def bar_chart(est: Estimate) -> bytes:
     ax.set_ylabel("relative to the SemifreddoNet IP")
     ax.set_title(f"ESTIMATE: {est.spec.name}, frozen fraction {est.spec.frozen_fraction:.0%}", fontsize=10)
     ax.legend(fontsize=8)
-    fig.text(0.01, 0.01, f"estimate from {est.table}; multipliers {est.spec.multipliers} on {est.spec.board}; "
+    fig.text(0.01, 0.01, f"estimate from {est.table}; multipliers {est.spec.hardware.multipliers} on {est.spec.hardware.board}; "
              "power: Horowitz 45 nm op energies", fontsize=6.5, color="dimgray")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     buffer = io.BytesIO()

@@ -18,12 +18,12 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from semifreddo.models.network import dsp_slices
+from semifreddo.hls_project.plan import dsp_slices
 
 from . import datapath
 
 # Which multipliers go to DSP48E1s, and how many each takes, is the network description's rule
-# (semifreddo.models.network.dsp_slices), so the hardware and its price agree.
+# (semifreddo.hls_project.plan.dsp_slices), so the hardware and its price agree.
 
 
 @dataclass(frozen=True)

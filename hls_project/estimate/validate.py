@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from semifreddo.models.fixedpoint import Fixed
-from semifreddo.models.network import describe, hardware_layout
+from semifreddo.hls_project.plan import hardware_layout
+from semifreddo.models.network import describe
 from semifreddo.models.spec import Spec
 
 from . import datapath

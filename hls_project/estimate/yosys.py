@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from semifreddo.deploy.errors import SemifreddoError, ToolMissingError
+from semifreddo.deploy.contract.errors import SemifreddoError, ToolMissingError
 
 SYNTH_SCRIPT = "read_verilog {file}; synth_xilinx -family xc7 -top {top} -flatten -noiopad -noclkbuf{nodsp}; stat -json"
 

@@ -72,7 +72,6 @@ C_ABI_VERSION = 1                  # sf_abi_version() of the C simulation librar
 IP_INSTANCE = "semifreddo_0"       # the IP and the DMA in every block design (Tcl and emulated)
 DMA_INSTANCE = "axi_dma_0"
 DMA_VLNV = "xilinx.com:ip:axi_dma:7.1"
-BUNDLE_FORMAT = "semifreddo-bundle"
 BUNDLE_MANIFEST = "manifest.json"  # at the top of a deploy bundle
 
 
@@ -89,18 +88,31 @@ class Format:
 
 
 FORMAT_KEY, VERSION_KEY = "format", "format_version"
+# Every artifact's format name, declared here once; the modules that write and read them import these.
+CORE_FORMAT = "semifreddo-core"
+WEIGHTSET_FORMAT = "semifreddo-weightset"
+REGMAP_FORMAT = "semifreddo-regmap"
+PLAN_FORMAT = "semifreddo-plan"
+HLS_FORMAT = "semifreddo-hls"
+SYNTH_FORMAT = "semifreddo-synth"
+BITSTREAM_FORMAT = "semifreddo-bitstream"
+BUNDLE_FORMAT = "semifreddo-bundle"
+UNIT_COSTS_FORMAT = "semifreddo-unit-costs"
+EMULATED_HARDWARE_FORMAT = "semifreddo-emulated-hardware"
+EMULATED_PL_FORMAT = "semifreddo-emulated-pl"
 FORMATS = {f.name: f for f in (
-    Format("semifreddo-core", 1, "frozen-core artifact", "re-run `semifreddo train-core`"),
-    Format("semifreddo-weightset", 2, "weight set", "train it again with `semifreddo train-task`"),
-    Format("semifreddo-regmap", 2, "register map", "regenerate it with `semifreddo convert`"),
-    Format("semifreddo-hls", 2, "HLS project manifest", "re-run `semifreddo convert`"),
-    Format("semifreddo-synth", 2, "synthesis record", "re-run `semifreddo synth`"),
-    Format("semifreddo-bitstream", 2, "bitstream record", "re-run `semifreddo bitstream`"),
-    Format("semifreddo-bundle", 2, "deploy bundle", "rebuild it with `semifreddo package`"),
-    Format("semifreddo-unit-costs", 2, "unit-cost table", "run `make characterize`"),
-    Format("semifreddo-emulated-hardware", 2, "emulated hardware description",
+    Format(CORE_FORMAT, 1, "frozen-core artifact", "re-run `semifreddo train-core`"),
+    Format(WEIGHTSET_FORMAT, 2, "weight set", "train it again with `semifreddo train-task`"),
+    Format(REGMAP_FORMAT, 2, "register map", "regenerate it with `semifreddo convert`"),
+    Format(PLAN_FORMAT, 1, "hardware plan", "re-run `semifreddo convert`"),
+    Format(HLS_FORMAT, 3, "HLS project manifest", "re-run `semifreddo convert`"),
+    Format(SYNTH_FORMAT, 2, "synthesis record", "re-run `semifreddo synth`"),
+    Format(BITSTREAM_FORMAT, 2, "bitstream record", "re-run `semifreddo bitstream`"),
+    Format(BUNDLE_FORMAT, 2, "deploy bundle", "rebuild it with `semifreddo package`"),
+    Format(UNIT_COSTS_FORMAT, 2, "unit-cost table", "run `make characterize`"),
+    Format(EMULATED_HARDWARE_FORMAT, 2, "emulated hardware description",
            "rebuild the bundle with `semifreddo package SPEC --board emulated`"),
-    Format("semifreddo-emulated-pl", 2, "emulated PL state", "delete it to power-cycle the emulated board"),
+    Format(EMULATED_PL_FORMAT, 2, "emulated PL state", "delete it to power-cycle the emulated board"),
 )}
 
 

@@ -43,14 +43,14 @@ from pynq import Device
 from pynq.buffer import PynqBuffer
 from pynq.pl_server.global_state import bitstream_hash
 
-from .contract import AP_DONE, AP_IDLE, AP_READY, AP_START, DMA_VLNV, check_format, ports, read_artifact, stamp
-from .errors import SemifreddoError
-from .fileio import atomic_write_text, file_lock
-from .simulated_ip import SimulatedIP
+from ..contract.interface import (AP_DONE, AP_IDLE, AP_READY, AP_START, DMA_VLNV, EMULATED_HARDWARE_FORMAT,
+                                 EMULATED_PL_FORMAT, check_format, ports, read_artifact, stamp)
+from ..contract.errors import SemifreddoError
+from ..contract.fileio import atomic_write_text, file_lock
+from ..contract.simulated_ip import SimulatedIP
 
 ENV_STATE = "SEMIFREDDO_EMULATOR_STATE"
-HARDWARE_FORMAT = "semifreddo-emulated-hardware"
-STATE_FORMAT = "semifreddo-emulated-pl"
+HARDWARE_FORMAT, STATE_FORMAT = EMULATED_HARDWARE_FORMAT, EMULATED_PL_FORMAT
 MEMORY_BASE = 0x1000_0000       # emulated DDR handed out by allocate()
 MEMORY_END = 0x4000_0000
 PAGE = 4096

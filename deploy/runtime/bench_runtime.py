@@ -6,7 +6,7 @@ in bytes moved. A switch by bitstream instead (one bitstream per task) moves the
 configuration bitstream; its length is fixed per part and documented by AMD (the board table,
 ``boards.py``, gives each length and its source).
 
-Usage: ``python -m semifreddo.deploy.bench_runtime BUNDLE [--repeats N]``. numpy, pynq and the
+Usage: ``python -m semifreddo.deploy.runtime.bench_runtime BUNDLE [--repeats N]``. numpy, pynq and the
 standard library only.
 """
 
@@ -18,7 +18,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from .boards import BOARDS
+from ..contract.boards import BOARDS
 
 def measure(bundle: Path, repeats: int) -> dict:
     from .driver import Semifreddo

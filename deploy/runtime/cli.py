@@ -1,6 +1,6 @@
 """``semifreddo reload``, ``run`` and ``status``: the board runtime from the command line.
 
-Each command opens a deploy bundle with :class:`semifreddo.deploy.driver.Semifreddo` on the
+Each command opens a deploy bundle with :class:`semifreddo.deploy.runtime.driver.Semifreddo` on the
 board it runs on, or on the emulated board (an emulated bundle, ``--emulated``, or
 ``SEMIFREDDO_DEVICE=emulated``). The PL keeps its state between commands, so a ``reload`` changes
 what a later ``run`` computes. Registered into the ``semifreddo`` command by
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import SemifreddoError
+from ..contract.errors import SemifreddoError
 
 STAGE = 4    # where these commands appear in `semifreddo --help` (pipeline order)
 
@@ -38,7 +38,7 @@ def cmd_reload(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .streams import load_images, save_outputs
+    from ..contract.streams import load_images, save_outputs
 
     sf = _open(args)
     images = load_images(args.input)

@@ -26,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .contract import MIN_BANK_OFFSET, check_format, control_offsets, read_artifact, stamp
+from .interface import MIN_BANK_OFFSET, REGMAP_FORMAT, check_format, control_offsets, read_artifact, stamp
 from .errors import SemifreddoError
 from .fileio import atomic_write_text
 
-REGMAP_FORMAT = "semifreddo-regmap"
 
 
 def slot_bits_for(bits: int) -> int:

@@ -6,7 +6,7 @@ members:
 
 ``words``
     ``uint32[n]``: the integer codes packed into 32-bit words in register order (see
-    :mod:`semifreddo.deploy.regmap` for the layout rules).
+    :mod:`semifreddo.deploy.contract.regmap` for the layout rules).
 ``manifest``
     ``uint8[m]``: UTF-8 JSON with ``format``, ``format_version``, ``core_id``, ``regmap_id``,
     ``task``, ``spec``, ``metrics``, the full register ``layout`` and a ``checksum``.
@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .contract import check_format, stamp
+from .interface import WEIGHTSET_FORMAT, check_format, stamp
 from .errors import SemifreddoError, WeightSetError
 from .fileio import atomic_write_bytes, sha256_bytes
 from .regmap import RegisterMap, register_map_from_json
 
-FORMAT = "semifreddo-weightset"
+FORMAT = WEIGHTSET_FORMAT
 SUFFIX = ".npz"
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .contract import C_ABI_VERSION, ports
+from .interface import C_ABI_VERSION, ports
 from .errors import SemifreddoError
 
 START_ERRORS = {-1: "input beats were left unread", -2: "the number of output beats was wrong",

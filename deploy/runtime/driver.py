@@ -2,7 +2,7 @@
 
 ::
 
-    from semifreddo.deploy.driver import Semifreddo
+    from semifreddo.deploy.runtime.driver import Semifreddo
     sf = Semifreddo("/home/xilinx/pynq/overlays/semifreddo_digits")   # loads the overlay if needed
     sf.tasks                     # {'digits_5_9': ..., 'parity': ...}
     sf.switch("parity")          # shadow bank, read-back check, commit; sf.last_switch has the timing
@@ -42,12 +42,12 @@ import pynq
 from pynq import DefaultIP
 from pynq.pl_server.global_state import bitstream_hash
 
-from .contract import AP_DONE, AP_IDLE, AP_START, IP_VLNV, ports, read_bundle_manifest
-from .errors import SemifreddoError
-from .fileio import LockBusy, atomic_write_text, file_lock
-from .regmap import RegisterMap, load_register_map
-from .streams import input_codes, output_values, pack_pixels
-from .weightset import WeightSet, check_compatible, read_weight_set
+from ..contract.interface import AP_DONE, AP_IDLE, AP_START, IP_VLNV, ports, read_bundle_manifest
+from ..contract.errors import SemifreddoError
+from ..contract.fileio import LockBusy, atomic_write_text, file_lock
+from ..contract.regmap import RegisterMap, load_register_map
+from ..contract.streams import input_codes, output_values, pack_pixels
+from ..contract.weightset import WeightSet, check_compatible, read_weight_set
 
 ENV_DEVICE = "SEMIFREDDO_DEVICE"
 DEFAULT_BATCH = 1024          # frames per start of the IP (one DMA transfer each way)
