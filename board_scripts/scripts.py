@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from semifreddo.deploy.contract.boards import Board
+from semifreddo.deploy.contract.interface import DMA_INSTANCE, DMA_VLNV, IP_INSTANCE
 from .hlsproject import HlsProject
 from .layout import BLOCK_DESIGN, HLS_PROJECT, HLS_SOLUTION, VIVADO_PROJECT
 
@@ -85,6 +86,9 @@ def bitstream_script(board: Board, *, spec: str, ip_repo: Path, ip_vlnv: str, cl
         "bd": BLOCK_DESIGN,
         "ip_repo": str(ip_repo),
         "ip_vlnv": ip_vlnv,
+        "ip_instance": IP_INSTANCE,
+        "dma_instance": DMA_INSTANCE,
+        "dma_vlnv": DMA_VLNV,
         "jobs": jobs,
     }
     return render(f"Vivado: {spec} for {board.name}", settings,

@@ -230,7 +230,7 @@ def _adder_graph_job(node):
 
     from .adder_graph import Job
 
-    fields = [var.register_field for var in node.weights.values() if getattr(var, "register_field", None)]
+    fields = [field for _, field in model_plan(node.model).layer(node.name).fields]
     if fields:
         # The generated adder graph ignores the weight arrays, so a register could never reach it.
         raise SemifreddoError(f"layer {node.name} has register fields ({', '.join(sorted(fields))}); "

@@ -16,8 +16,9 @@ reads, and which layer a repetition copies. For the whole IP: the repeat stage (
 unrolled copies, its entry and exit streams, its frame buffer), the register map and the stream
 formats.
 
-How the multipliers are placed (:func:`assign_multipliers`) and the on-chip memory check live here
-too: they are hardware decisions, not part of what the network is.
+How the multipliers are placed (:func:`assign_multipliers`) lives here too: it is a hardware
+decision, not part of what the network is. (Whether the reused group's frame buffer fits the
+board's block RAM is checked when the spec is loaded, so a spec that cannot be built never gets far.)
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semifreddo.deploy.contract.boards import BOARDS, FIT_LIMITS
-from semifreddo.deploy.contract.errors import SemifreddoError, SpecError
+from semifreddo.deploy.contract.errors import SemifreddoError
 from semifreddo.deploy.contract.fileio import atomic_write_text
 from semifreddo.deploy.contract.interface import PLAN_FORMAT, read_artifact, stamp
 from semifreddo.deploy.contract.regmap import RegisterMap, register_map_from_json
 from semifreddo.models.layout import register_map
-from semifreddo.models.network import BRAM18_BITS, Layer, Network, describe
+from semifreddo.models.network import Layer, Network, check_on_chip_memory, describe
 from semifreddo.models.spec import HardwareTarget, Spec
 
 PLAN_FILE = "plan.json"
@@ -97,18 +98,6 @@ def twin_layout(spec: Spec) -> Network:
     multiplier, placed by the same multiplier policy."""
     network = hardware_layout(spec)
     return dataclasses.replace(network, layers=assign_multipliers(network.layers, spec.hardware, twin=True))
-
-
-def check_on_chip_memory(network: Network) -> None:
-    """The reused group's frame buffer must fit the board's block RAM."""
-    spec = network.spec
-    board = BOARDS[spec.hardware.board]
-    capacity = board.capacity["bram18"] * BRAM18_BITS
-    if network.frame_buffer_bits > capacity:
-        raise SpecError("repeat.hardware", f"reusing blocks {list(spec.repeated_blocks)} needs a frame buffer of "
-                        f"{network.frame_buffer_bits / 1024:,.0f} kbit, more than the {capacity / 1024:,.0f} kbit of "
-                        f"block RAM on {board.name}; use `repeat.hardware: unrolled` (or a smaller frame)",
-                        spec.path)
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from semifreddo.deploy.contract.boards import BOARDS
 from semifreddo.deploy.contract.errors import SpecError
 
 from .fixedpoint import FLOAT32_EXACT_BITS, Fixed, fixed_for_range, significant_bits, sum_of_products
@@ -396,7 +397,21 @@ def describe(spec: Spec, runs: int | None = None) -> Network:
                    tuple(entering.values()), tuple(leaving.values()))
 
 
+def check_on_chip_memory(network: Network) -> None:
+    """The reused group's frame buffer must fit the board's block RAM."""
+    spec = network.spec
+    board = BOARDS[spec.hardware.board]
+    capacity = board.capacity["bram18"] * BRAM18_BITS
+    if network.frame_buffer_bits > capacity:
+        raise SpecError("repeat.hardware", f"reusing blocks {list(spec.repeated_blocks)} needs a frame buffer of "
+                        f"{network.frame_buffer_bits / 1024:,.0f} kbit, more than the {capacity / 1024:,.0f} kbit of "
+                        f"block RAM on {board.name}; use `repeat.hardware: unrolled` (or a smaller frame)",
+                        spec.path)
+
+
 def validate(spec: Spec) -> None:
-    """Checks of a spec that need its network (spec validation calls this last). What the board can
-    hold is the hardware plan's to check (semifreddo.hls_project.plan)."""
+    """Checks of a spec that need its network (spec validation calls this last): exact float32 sums,
+    and a reused repeat group's frame buffer within the target board's block RAM."""
     describe(spec).check_exact()
+    if spec.hardware.repeat_hardware == "reuse" and spec.repeat_max > 1:
+        check_on_chip_memory(describe(spec, 1))

@@ -48,20 +48,20 @@ def test_board_bundle_layout_and_checksums(built):
     bundle = built / SPEC / "bundle-pynq-z2"
     manifest = json.loads((bundle / "manifest.json").read_text())
 
-    driver = {f"semifreddo/deploy/{p.name}" for p in (REPO / "deploy").glob("*.py")}
-    notebooks = {f"notebooks/{p.name}" for p in (REPO / "deploy" / "notebooks").glob("*.ipynb")}
+    driver = {f"semifreddo/deploy/{p.relative_to(REPO / 'deploy').as_posix()}" for p in (REPO / "deploy").rglob("*.py")}
+    notebooks = {f"notebooks/{p.name}" for p in (REPO / "deploy" / "runtime" / "notebooks").glob("*.ipynb")}
     weightsets = {f"weightsets/{p.name}" for p in (built / SPEC / "weightsets").glob("*.npz")}
     samples = {name.replace("weightsets/", "samples/") for name in weightsets}   # held-out images per task
     assert files_under(bundle) == {"manifest.json", "regmap.json", "semifreddo_digits.bit", "semifreddo_digits.hwh",
                                    *weightsets, *driver, *notebooks, *samples}
-    assert len(weightsets) == 2 and "semifreddo/deploy/regmap.py" in driver
+    assert len(weightsets) == 2 and "semifreddo/deploy/contract/regmap.py" in driver
     # every file but the manifest is listed, with its SHA-256
     assert manifest["files"] == {name: sha256(bundle / name) for name in files_under(bundle) - {"manifest.json"}}
     vivado = built / SPEC / "synth" / "pynq-z2" / "vivado"
     assert sha256(bundle / "semifreddo_digits.bit") == sha256(vivado / "semifreddo_digits.bit")
     assert (bundle / "regmap.json").read_bytes() == (built / SPEC / "synth" / "pynq-z2" / "hls" / "regmap.json").read_bytes()
     for name in driver:
-        assert (bundle / name).read_bytes() == (REPO / "deploy" / name.split("/")[-1]).read_bytes()
+        assert (bundle / name).read_bytes() == (REPO / name.removeprefix("semifreddo/")).read_bytes()
     assert (manifest["board"], manifest["emulated"], manifest["bitstream"], manifest["hwh"]) == \
         ("pynq-z2", False, "semifreddo_digits.bit", "semifreddo_digits.hwh")
     assert manifest["tasks"] == {"digits_5_9": "weightsets/digits_5_9.npz", "parity": "weightsets/parity.npz"}
@@ -87,14 +87,16 @@ def test_notebooks_and_driver_are_copied_from_the_deploy_folder(tmp_path, monkey
     build = tmp_path / "build"
     make_hls_project(build)
     driver = tmp_path / "deploy"
-    (driver / "notebooks").mkdir(parents=True)
+    (driver / "runtime" / "notebooks").mkdir(parents=True)
     (driver / "board.py").write_text("print('driver')\n")
-    (driver / "notebooks" / "semifreddo.ipynb").write_text('{"cells": []}\n')
-    (driver / "notebooks" / "scratch.txt").write_text("not a notebook\n")
+    (driver / "runtime" / "run.py").write_text("print('runtime')\n")
+    (driver / "runtime" / "notebooks" / "semifreddo.ipynb").write_text('{"cells": []}\n')
+    (driver / "runtime" / "notebooks" / "scratch.txt").write_text("not a notebook\n")
     monkeypatch.setattr(bundle_module, "deploy_source", lambda: driver)
     manifest = build_bundle(BoardBuild.of(build, SPEC, "emulated"), get_board("emulated"))
     bundle = build / SPEC / "bundle-emulated"
     assert (bundle / "semifreddo/deploy/board.py").read_text() == "print('driver')\n"
+    assert (bundle / "semifreddo/deploy/runtime/run.py").read_text() == "print('runtime')\n"
     assert manifest["notebooks"] == ["notebooks/semifreddo.ipynb"]
     assert not (bundle / "notebooks" / "scratch.txt").exists()
 

@@ -154,6 +154,12 @@ def make_hls_project(build: Path, core_id: str = CORE_ID, spec: str = SPEC) -> P
         "io": {"input_shape": [8, 8, 1], "input_bits": 8, "output_shape": [5], "output_bits": 16, "output_frac": 8},
     }
     (root / "hls_manifest.json").write_text(json.dumps(manifest, indent=1))
+    # The spec's real hardware plan, with this project's hand-made register map in it.
+    import dataclasses
+
+    from semifreddo.hls_project.plan import make_plan
+
+    dataclasses.replace(make_plan(load_spec(spec), core_id), regmap=regmap).write(root)
     write_weightsets(build / name / "weightsets", regmap, core_id)
     write_random_core(build, spec)
     return root

@@ -128,10 +128,10 @@ def test_a_frame_buffer_too_large_for_the_board_points_to_unrolled(tmp_path):
                                         r"block RAM on pynq-z2; use `repeat.hardware: unrolled`"):
         parse_spec(data)
     data["hardware"] = {"board": "zcu104"}                # a larger board holds it
-    assert parse_spec(data).repeat_hardware == "reuse"
+    assert parse_spec(data).hardware.repeat_hardware == "reuse"
     data["hardware"] = {"board": "pynq-z2"}
     data["repeat"]["hardware"] = "unrolled"               # no frame buffer at all
-    assert parse_spec(data).repeat_hardware == "unrolled"
+    assert parse_spec(data).hardware.repeat_hardware == "unrolled"
     path = tmp_path / "big.yaml"
     data["repeat"]["hardware"] = "reuse"
     path.write_text(yaml.safe_dump(data))

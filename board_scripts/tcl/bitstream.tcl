@@ -3,6 +3,7 @@
 # implementation and bitstream. Settings come from the sf() array at the top of the generated
 # script; sf_create_ps comes from the PS fragment for the board's PS (ps_<ps ip>.tcl).
 #
+# Instance names and the DMA's VLNV come from the contract (sf(ip_instance), sf(dma_instance), sf(dma_vlnv)):
 #   PS GP master ──> ctrl_interconnect ──> semifreddo_0/s_axi_ctrl   (registers, shadow bank)
 #                                     └──> axi_dma_0/S_AXI_LITE      (DMA registers)
 #   axi_dma_0/M_AXIS_MM2S ──> semifreddo_0/in_stream
@@ -11,7 +12,15 @@
 # One PL clock and one synchronised reset (proc_sys_reset) drive everything. Interrupt outputs are
 # left unconnected: the driver polls the IP's ap_done and the DMA's idle bits.
 
-# The newest version of an IP in this Vivado's catalog, e.g. xilinx.com:ip:axi_dma -> ...:7.1.
+# The IP the contract names (deploy/contract/interface.py), refused in one line if this Vivado lacks it.
+proc sf_ip_in_catalog {vlnv} {
+    if {[llength [get_ipdefs -all -quiet $vlnv]] == 0} {
+        error "IP $vlnv (the version the driver is written for) is not in this Vivado's IP catalog"
+    }
+    return $vlnv
+}
+
+# The newest version of an IP in this Vivado's catalog, e.g. xilinx.com:ip:smartconnect -> ...:1.0.
 proc sf_latest_ip {vlnv_prefix} {
     set defs [lsort -dictionary [get_ipdefs -all -quiet "${vlnv_prefix}:*"]]
     if {[llength $defs] == 0} {
@@ -84,11 +93,11 @@ sf_step block_design {
     create_bd_design $sf(bd)
     set ps [sf_create_ps ps $sf(clock_mhz) $sf(hp_data_width)]
 
-    create_bd_cell -type ip -vlnv $sf(ip_vlnv) semifreddo_0
+    create_bd_cell -type ip -vlnv $sf(ip_vlnv) $sf(ip_instance)
 
     # Simple (direct register) mode: no scatter-gather. 32-bit streams as the IP's ports are; the
     # memory side as wide as the HP port. 26 length bits allow transfers of up to 64 MB.
-    set dma [create_bd_cell -type ip -vlnv [sf_latest_ip xilinx.com:ip:axi_dma] axi_dma_0]
+    set dma [create_bd_cell -type ip -vlnv [sf_ip_in_catalog $sf(dma_vlnv)] $sf(dma_instance)]
     set_property -dict [list \
         CONFIG.c_include_sg {0} \
         CONFIG.c_sg_include_stscntrl_strm {0} \
@@ -109,22 +118,22 @@ sf_step block_design {
 
     # Control path.
     connect_bd_intf_net [sf_intf [dict get $ps gp]] [sf_intf ctrl_interconnect/S00_AXI]
-    connect_bd_intf_net [sf_intf ctrl_interconnect/M00_AXI] [sf_intf semifreddo_0/s_axi_ctrl]
-    connect_bd_intf_net [sf_intf ctrl_interconnect/M01_AXI] [sf_intf axi_dma_0/S_AXI_LITE]
+    connect_bd_intf_net [sf_intf ctrl_interconnect/M00_AXI] [sf_intf $sf(ip_instance)/s_axi_ctrl]
+    connect_bd_intf_net [sf_intf ctrl_interconnect/M01_AXI] [sf_intf $sf(dma_instance)/S_AXI_LITE]
     # Data path.
-    connect_bd_intf_net [sf_intf axi_dma_0/M_AXIS_MM2S] [sf_intf semifreddo_0/in_stream]
-    connect_bd_intf_net [sf_intf semifreddo_0/out_stream] [sf_intf axi_dma_0/S_AXIS_S2MM]
-    connect_bd_intf_net [sf_intf axi_dma_0/M_AXI_MM2S] [sf_intf mem_interconnect/S00_AXI]
-    connect_bd_intf_net [sf_intf axi_dma_0/M_AXI_S2MM] [sf_intf mem_interconnect/S01_AXI]
+    connect_bd_intf_net [sf_intf $sf(dma_instance)/M_AXIS_MM2S] [sf_intf $sf(ip_instance)/in_stream]
+    connect_bd_intf_net [sf_intf $sf(ip_instance)/out_stream] [sf_intf $sf(dma_instance)/S_AXIS_S2MM]
+    connect_bd_intf_net [sf_intf $sf(dma_instance)/M_AXI_MM2S] [sf_intf mem_interconnect/S00_AXI]
+    connect_bd_intf_net [sf_intf $sf(dma_instance)/M_AXI_S2MM] [sf_intf mem_interconnect/S01_AXI]
     connect_bd_intf_net [sf_intf mem_interconnect/M00_AXI] [sf_intf [dict get $ps hp]]
     # Clock and reset.
     connect_bd_net -net pl_clk {*}[sf_pins [dict get $ps clk] \
-        [dict get $ps gp_clk] [dict get $ps hp_clk] semifreddo_0/ap_clk \
-        axi_dma_0/s_axi_lite_aclk axi_dma_0/m_axi_mm2s_aclk axi_dma_0/m_axi_s2mm_aclk \
+        [dict get $ps gp_clk] [dict get $ps hp_clk] $sf(ip_instance)/ap_clk \
+        $sf(dma_instance)/s_axi_lite_aclk $sf(dma_instance)/m_axi_mm2s_aclk $sf(dma_instance)/m_axi_s2mm_aclk \
         ctrl_interconnect/aclk mem_interconnect/aclk rst_pl_0/slowest_sync_clk]
     connect_bd_net -net ps_resetn {*}[sf_pins [dict get $ps resetn] rst_pl_0/ext_reset_in]
     connect_bd_net -net pl_resetn {*}[sf_pins rst_pl_0/peripheral_aresetn \
-        semifreddo_0/ap_rst_n axi_dma_0/axi_resetn ctrl_interconnect/aresetn mem_interconnect/aresetn]
+        $sf(ip_instance)/ap_rst_n $sf(dma_instance)/axi_resetn ctrl_interconnect/aresetn mem_interconnect/aresetn]
 
     assign_bd_address
     validate_bd_design
