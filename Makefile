@@ -2,6 +2,7 @@
 #
 #   make demo      set everything up (first run only), then train, convert and run the digits example
 #   make test      the test suite
+#   make test-quick  the suite without the tests that train, compile or solve (under 2 minutes)
 #   make help      every target
 #
 # Variables: SPEC (a shipped spec name or a YAML path, default digits), BUILD (default build).
@@ -23,20 +24,22 @@ DEB_PACKAGES := g++ make tcl openssh-client openssh-server yosys
 
 SETUP_STAMP  := $(VENV)/.semifreddo-setup
 
-.PHONY: help setup demo test train tasks bench-accuracy clean distclean
+.PHONY: help setup demo test test-quick train tasks bench-accuracy clean distclean
 
 help:
 	@echo "semifreddo make targets"
 	@echo "  setup            install Debian packages (when root) and the Python virtualenv $(VENV)"
 	@echo "  demo             train the digits core and task weight sets, check them in C simulation, run them on the emulated board"
-	@echo "  test             run the test suite (pytest, both cores)"
+	@echo "  test             run the test suite (pytest, both cores): every test"
+	@echo "  test-quick       the suite less the tests that train models, compile C++ or solve adder graphs"
+	@echo "                   (markers train, compile, solve; under 2 minutes on 2 cores): the loop while coding"
 	@echo "  train            pre-train the frozen core of SPEC=$(SPEC)  -> $(OUT)/core.npz"
 	@echo "  tasks            train every target task of SPEC          -> $(OUT)/weightsets/"
 	@echo "  hls              convert SPEC's frozen core to a Vitis HLS project (hls4ml) -> $(OUT)/hls/"
 	@echo "  csim             C-simulate every weight set of SPEC and check it bit-exact against QKeras"
 	@echo "  bench-accuracy   quality vs frozen fraction for every shipped spec -> bench/results/"
 	@echo "  bench-hls        convert+compile time and C-sim throughput vs plain hls4ml and QKeras"
-	@echo "  boards           list the board table (BOARD=pynq-z2|zcu104|ultra96-v2|emulated)"
+	@echo "  boards           list the board table (BOARD=pynq-z2|zcu104|ultra96-v2|kv260|emulated)"
 	@echo "  synth            Vitis HLS csim + csynth + IP export for SPEC on BOARD [COSIM=1]; refuses an IP"
 	@echo "                   the estimate says does not fit BOARD, unless FORCE=1"
 	@echo "  bitstream        Vivado block design + bitstream + .hwh for SPEC on BOARD [FORCE=1]"
@@ -96,6 +99,12 @@ demo: $(SETUP_STAMP)
 test: $(SETUP_STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) tests
 
+# The markers are registered in pyproject.toml and explained in tests/conftest.py.
+QUICK_MARKERS := not train and not compile and not solve
+
+test-quick: $(SETUP_STAMP)
+	$(BIN)/python -m pytest -n 2 -m "$(QUICK_MARKERS)" $(PYTEST_ARGS) tests
+
 # --- HLS conversion and C simulation (issue 3) ---
 .PHONY: hls csim bench-hls
 
@@ -120,7 +129,7 @@ BOARD        ?= pynq-z2
 COSIM        ?= 0
 FORCE        ?= 0
 BOARD_HOST   ?=
-BOARD_USER   ?= xilinx
+BOARD_USER   ?=
 BOARD_PORT   ?= 22
 BUNDLE       ?= $(OUT)/bundle-$(BOARD)
 OVERLAY_DIR  ?=
@@ -143,7 +152,7 @@ package: | $(SETUP_STAMP)
 	$(SF) package $(SPEC_FILE) --board $(BOARD) --build $(BUILD)
 
 deploy: | $(SETUP_STAMP)
-	$(SF) deploy $(BUNDLE) --host "$(BOARD_HOST)" --user $(BOARD_USER) --port $(BOARD_PORT) \
+	$(SF) deploy $(BUNDLE) --host "$(BOARD_HOST)" $(if $(BOARD_USER),--user $(BOARD_USER)) --port $(BOARD_PORT) \
 	  $(if $(OVERLAY_DIR),--overlay-dir $(OVERLAY_DIR)) $(if $(NOTEBOOK_DIR),--notebook-dir $(NOTEBOOK_DIR)) \
 	  --ssh-args="$(SSH_OPTS)"
 
@@ -165,7 +174,7 @@ add-task: | $(SETUP_STAMP)
 	$(SF) bundle add $(BUNDLE) "$(WEIGHTS)" $(if $(TASK),--task $(TASK)) $(if $(filter 1,$(REPLACE)),--replace)
 
 deploy-weights: | $(SETUP_STAMP)
-	$(SF) deploy $(BUNDLE) --weights "$(WEIGHTS)" --host "$(BOARD_HOST)" --user $(BOARD_USER) --port $(BOARD_PORT) \
+	$(SF) deploy $(BUNDLE) --weights "$(WEIGHTS)" --host "$(BOARD_HOST)" $(if $(BOARD_USER),--user $(BOARD_USER)) --port $(BOARD_PORT) \
 	  $(if $(OVERLAY_DIR),--overlay-dir $(OVERLAY_DIR)) --ssh-args="$(SSH_OPTS)"
 
 # --- PYNQ runtime and emulated board (issue 5) ---

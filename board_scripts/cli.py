@@ -178,9 +178,10 @@ def cmd_bundle_add(args) -> int:
 
 
 def cmd_deploy(args) -> int:
-    from .remote import deploy_bundle, deploy_weights, parse_target
+    from .remote import bundle_board, deploy_bundle, deploy_weights, parse_target
 
-    target = parse_target(args.host, args.user, args.port, args.ssh_args)
+    board = bundle_board(Path(args.bundle))      # its PYNQ install: log-in user, overlay and notebook folders
+    target = parse_target(args.host, args.user, args.port, args.ssh_args, default_user=board.login_user)
     if args.weights:
         where = deploy_weights(Path(args.bundle), args.weights, target, overlay_dir=args.overlay_dir)
         print(f"task {where['task']} installed on {target.host} in {where['overlay_dir']}: "
@@ -253,15 +254,17 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Check BUNDLE against its manifest, upload it with scp, verify every checksum on the "
                     "board, then install it:\n"
-                    "  overlay   OVERLAY_DIR  (default /home/xilinx/pynq/overlays/<overlay>)\n"
-                    "  notebooks NOTEBOOK_DIR (default /home/xilinx/jupyter_notebooks/<overlay>),\n"
+                    "  overlay   OVERLAY_DIR  (default /home/xilinx/pynq/overlays/<overlay>;\n"
+                    "                          kv260 (Kria-PYNQ): /home/ubuntu/pynq/overlays/<overlay>)\n"
+                    "  notebooks NOTEBOOK_DIR (default /home/xilinx/jupyter_notebooks/<overlay>;\n"
+                    "                          kv260: /home/root/jupyter_notebooks/<overlay>),\n"
                     "            with a 'bundle' link to the overlay folder.\n"
                     "An existing installation is replaced only after the upload checked out.",
         epilog="set up key log-in once with `ssh-copy-id xilinx@<board>`; "
                "example: semifreddo deploy build/digits/bundle-pynq-z2 --host 192.168.2.99")
     p.add_argument("bundle", metavar="BUNDLE", help="bundle folder made by `semifreddo package`")
     p.add_argument("--host", required=True, metavar="HOST", help="board address or name, optionally USER@HOST")
-    p.add_argument("--user", metavar="USER", help="log-in user (default: xilinx)")
+    p.add_argument("--user", metavar="USER", help="log-in user (default: xilinx; kv260: ubuntu)")
     p.add_argument("--port", type=int, default=22, metavar="PORT", help="ssh port (default: 22)")
     p.add_argument("--overlay-dir", metavar="DIR", help="absolute folder on the board for the overlay")
     p.add_argument("--notebook-dir", metavar="DIR", help="absolute folder on the board for the notebooks")

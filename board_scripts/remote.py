@@ -1,10 +1,15 @@
 """Copying a bundle to a board over ssh/scp and installing it where PYNQ users look.
 
-On the board (defaults; every one can be changed):
+On the board (defaults for PYNQ's SD-card images; every one can be changed):
 
     /home/xilinx/pynq/overlays/<overlay>/       the whole bundle (.bit + .hwh side by side, driver,
                                                 weight sets, register map, manifest.json)
     /home/xilinx/jupyter_notebooks/<overlay>/   the notebooks, and ``bundle`` -> the overlay folder
+
+A board whose PYNQ lives elsewhere says so in the board table (``deploy/boards.py``): the Kria
+KV260 under Kria-PYNQ logs in as ``ubuntu``, takes the overlay in ``/home/ubuntu/pynq/overlays/``
+and the notebooks in ``/home/root/jupyter_notebooks/``, where Kria-PYNQ's Jupyter serves them. The
+bundle's manifest names its board, so ``deploy`` picks the right defaults.
 
 The steps: check the bundle locally against its manifest; upload it with scp into
 ``<overlay folder>.incoming``; hash every uploaded file on the board with ``sha256sum`` and compare
@@ -18,7 +23,7 @@ match the new manifest (so the overlay is this bundle, less the new task), the u
 only then are they renamed into place, the manifest last.
 
 Log-in is ssh's own: keys from ssh-agent or ``-i``, host keys from known_hosts. Set up key log-in
-once (``ssh-copy-id xilinx@<board>``) so no password is asked three times.
+once (``ssh-copy-id xilinx@<board>``, ``ssh-copy-id ubuntu@<kria>``) so no password is asked three times.
 """
 
 from __future__ import annotations
@@ -30,15 +35,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from semifreddo.deploy.contract.boards import BOARDS, DEFAULT_BOARD, Board, get_board
 from semifreddo.deploy.contract.errors import SemifreddoError, ToolMissingError
+from semifreddo.deploy.contract.interface import read_bundle_manifest
 
 from semifreddo.deploy.contract.fileio import sha256_file
 
 from .bundle import MANIFEST, compare_checksums, verify_bundle
 
-DEFAULT_USER = "xilinx"
-DEFAULT_OVERLAY_ROOT = "/home/xilinx/pynq/overlays"
-DEFAULT_NOTEBOOK_ROOT = "/home/xilinx/jupyter_notebooks"
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9._+/-]*")
 
 
@@ -54,7 +58,13 @@ class Target:
         return f"{self.user}@{self.host}"
 
 
-def parse_target(host: str, user: str | None, port: int, ssh_args: str = "") -> Target:
+def bundle_board(bundle: Path) -> Board:
+    """The board a bundle was packaged for (its PYNQ install paths and log-in user)."""
+    return get_board(read_bundle_manifest(bundle)["board"])
+
+
+def parse_target(host: str, user: str | None, port: int, ssh_args: str = "",
+                 default_user: str = BOARDS[DEFAULT_BOARD].login_user) -> Target:
     """``host`` may carry the user (``xilinx@pynq``); ``ssh_args`` is one string, split like a shell."""
     if not host:
         raise SemifreddoError("no board host given (BOARD_HOST=... or --host)")
@@ -69,7 +79,7 @@ def parse_target(host: str, user: str | None, port: int, ssh_args: str = "") -> 
         args = tuple(shlex.split(ssh_args or ""))
     except ValueError as exc:
         raise SemifreddoError(f"ssh arguments {ssh_args!r}: {exc}") from None
-    return Target(host, user or DEFAULT_USER, port, args)
+    return Target(host, user or default_user, port, args)
 
 
 def remote_dir(path: str, what: str) -> str:
@@ -120,8 +130,9 @@ def deploy_bundle(bundle: Path, target: Target, *, overlay_dir: str | None = Non
     require_ssh()
     manifest = verify_bundle(bundle)
     name = manifest["overlay"]
-    dest = remote_dir(overlay_dir or f"{DEFAULT_OVERLAY_ROOT}/{name}", "overlay folder")
-    notebooks = remote_dir(notebook_dir or f"{DEFAULT_NOTEBOOK_ROOT}/{name}", "notebook folder")
+    board = get_board(manifest["board"])
+    dest = remote_dir(overlay_dir or f"{board.overlay_root}/{name}", "overlay folder")
+    notebooks = remote_dir(notebook_dir or f"{board.notebook_root}/{name}", "notebook folder")
     incoming = f"{dest}.incoming"
     q = shlex.quote
 
@@ -167,7 +178,8 @@ def deploy_weights(bundle: Path, weights: str, target: Target, *, overlay_dir: s
     require_ssh()
     manifest = verify_bundle(bundle)
     task = _bundle_task(manifest, bundle, weights)
-    dest = remote_dir(overlay_dir or f"{DEFAULT_OVERLAY_ROOT}/{manifest['overlay']}", "overlay folder")
+    dest = remote_dir(overlay_dir or f"{get_board(manifest['board']).overlay_root}/{manifest['overlay']}",
+                      "overlay folder")
     uploads = [manifest["tasks"][task]] + ([manifest["samples"][task]] if task in manifest.get("samples", {}) else [])
     q = shlex.quote
     suffix = ".incoming"

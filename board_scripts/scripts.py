@@ -79,6 +79,7 @@ def bitstream_script(board: Board, *, spec: str, ip_repo: Path, ip_vlnv: str, cl
         "board": board.name,
         "part": board.part,
         "board_part": board.board_part,
+        "board_connections": [word for pair in board.board_connections for word in pair],
         "hp_data_width": board.hp_data_width,
         "clock_mhz": int(clock_mhz) if float(clock_mhz).is_integer() else clock_mhz,
         "project": VIVADO_PROJECT,

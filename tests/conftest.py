@@ -3,6 +3,18 @@
 Tests run the real tool chain: QKeras models trained on the bundled data, hls4ml output compiled
 with g++, and the real command line. Training in tests uses small subsets and few epochs so the
 suite stays fast; quality is measured by `make bench-accuracy`, not here.
+
+Markers (registered in pyproject.toml) say what a test does, so `make test-quick` can leave out the
+slow kinds with ``-m "not train and not compile and not solve"``:
+
+* ``train``: trains a QKeras model (a tiny core or weight set), itself or through a fixture;
+* ``compile``: compiles generated C++ with g++ (the C simulation library or test bench);
+* ``solve``: solves da4ml adder graphs for a frozen core, mostly through the command line in a new
+  process (TensorFlow's import too): the fit check that `synth` and `bitstream` run first,
+  `estimate`, `explore`. 10 to 60 s a test on 2 busy cores.
+
+A test that uses one of the fixtures below gets its markers from the fixture (``FIXTURE_MARKS``);
+a test that trains or compiles by itself is marked where it is written.
 """
 
 import os
@@ -47,6 +59,16 @@ def pixels_spec():
 
 
 TINY = dict(epochs=1, subset=64, progress=False)
+
+# What each shared fixture does, to whatever test uses it (directly or through another fixture).
+FIXTURE_MARKS = {"tiny_build": ("train",), "fresh_build": ("train",), "converted_build": ("train", "compile")}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture in item.fixturenames:
+            for mark in FIXTURE_MARKS.get(fixture, ()):
+                item.add_marker(mark)
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,7 @@ def built(tmp_path):
     return build
 
 
+@pytest.mark.solve
 def test_board_bundle_layout_and_checksums(built):
     proc = run_cli("package", SPEC, "--board", "pynq-z2", "--build", built)
     assert proc.returncode == 0, proc.stderr
@@ -117,6 +118,7 @@ def test_verify_catches_changed_missing_and_extra_files(tmp_path):
         shutil.rmtree(copy)
 
 
+@pytest.mark.solve
 def test_weight_set_for_another_core_is_refused_and_the_old_bundle_kept(built):
     assert run_cli("package", SPEC, "--board", "pynq-z2", "--build", built).returncode == 0
     bundle = built / SPEC / "bundle-pynq-z2"
@@ -129,6 +131,7 @@ def test_weight_set_for_another_core_is_refused_and_the_old_bundle_kept(built):
     assert not (built / SPEC / "bundle-pynq-z2.partial").exists()
 
 
+@pytest.mark.solve
 def test_hwh_that_does_not_match_the_board_or_ip_is_refused(built):
     hwh = built / SPEC / "synth" / "pynq-z2" / "vivado" / "semifreddo_digits.hwh"
     good = hwh.read_text()
@@ -140,6 +143,7 @@ def test_hwh_that_does_not_match_the_board_or_ip_is_refused(built):
     assert proc.returncode == 2 and f"expected IP semifreddo_0 of type {IP_VLNV}" in one_error_line(proc)
 
 
+@pytest.mark.solve
 def test_bitstream_older_than_the_ip_is_refused(built, tmp_path):
     make_hls_project(built, core_id=OTHER_CORE_ID)          # a new core: re-convert, re-synthesize
     env = tool_env(install_fake_tools(tmp_path))

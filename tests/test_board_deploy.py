@@ -110,6 +110,7 @@ def assert_installed(bundle: Path, overlay: Path, notebooks: Path):
     assert not overlay.with_name(overlay.name + ".incoming").exists()
 
 
+@pytest.mark.solve
 def test_make_deploy_installs_every_file_over_ssh(sshd, bundle, tmp_path):
     board = tmp_path / "board"
     overlay, notebooks = board / "overlays" / "semifreddo_digits", board / "jupyter_notebooks" / "semifreddo_digits"
@@ -128,6 +129,7 @@ def test_make_deploy_installs_every_file_over_ssh(sshd, bundle, tmp_path):
     assert_installed(bundle, overlay, notebooks)
 
 
+@pytest.mark.solve
 def test_a_damaged_bundle_is_refused_before_anything_is_sent(sshd, bundle, tmp_path):
     (bundle / "regmap.json").write_text("{}")
     overlay = tmp_path / "board" / "overlays" / "x"
@@ -138,6 +140,7 @@ def test_a_damaged_bundle_is_refused_before_anything_is_sent(sshd, bundle, tmp_p
     assert not (tmp_path / "board").exists()
 
 
+@pytest.mark.solve
 def test_an_unreachable_board_is_one_line(bundle, tmp_path):
     proc = run_cli("deploy", bundle, "--host", "127.0.0.1", "--port", free_port(), "--overlay-dir", tmp_path / "o",
                    "--ssh-args=-F /dev/null -o BatchMode=yes -o ConnectTimeout=5")
@@ -145,6 +148,7 @@ def test_an_unreachable_board_is_one_line(bundle, tmp_path):
     assert "preparing the board failed:" in one_error_line(proc)
 
 
+@pytest.mark.solve
 def test_missing_ssh_client_is_one_line(bundle, tmp_path):
     proc = run_cli("deploy", bundle, "--host", "127.0.0.1", env={"PATH": str(tmp_path / "nothing")})
     assert proc.returncode == 2
@@ -155,6 +159,8 @@ def test_target_and_remote_path_checks():
     t = parse_target("xilinx@pynq.local", None, 22, "-i key -o A=B")
     assert (t.user, t.host, t.ssh_args) == ("xilinx", "pynq.local", ("-i", "key", "-o", "A=B"))
     assert parse_target("192.168.2.99", None, 22).user == "xilinx"
+    assert parse_target("192.168.2.99", None, 22, default_user="ubuntu").user == "ubuntu"
+    assert parse_target("me@192.168.2.99", None, 22, default_user="ubuntu").user == "me"
     for bad in ("relative/dir", "/with space", "/a/../b", "/", "/x;rm"):
         with pytest.raises(SemifreddoError):
             remote_dir(bad, "overlay folder")
@@ -164,6 +170,7 @@ def test_target_and_remote_path_checks():
         {"weightsets/a.npz": "ab12", "regmap.json": "cd34"}
 
 
+@pytest.mark.solve
 def test_make_deploy_weights_installs_one_new_task_on_the_board(sshd, bundle, tmp_path):
     """A task added to the bundle after it was installed: only its weight set and the new manifest go
     over, both verified on the board, and the installation equals the bundle again."""
@@ -210,3 +217,26 @@ def test_make_deploy_weights_installs_one_new_task_on_the_board(sshd, bundle, tm
     proc = run_cli("deploy", bundle, "--weights", "other", "--host", f"{sshd['user']}@127.0.0.1", "--port",
                    sshd["port"], "--overlay-dir", board / "empty", f"--ssh-args={sshd['ssh_args']}")
     assert proc.returncode == 2 and "no overlay installed in" in one_error_line(proc)
+
+
+@pytest.mark.solve
+def test_a_kv260_bundle_goes_where_kria_pynq_looks(tmp_path):
+    """Packaged for the KV260, `deploy` logs in as ubuntu and installs into Kria-PYNQ's folders. The
+    ssh on PATH here only records what it was asked to do (and fails, like an unreachable board)."""
+    build = tmp_path / "build"
+    make_hls_project(build)
+    bin_dir = install_fake_tools(tmp_path)
+    env = tool_env(bin_dir)
+    for step in ("synth", "bitstream", "package"):
+        proc = run_cli(step, SPEC, "--board", "kv260", "--build", build, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = tmp_path / "ssh.log"
+    for tool in ("ssh", "scp"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "$@" >> {log}\necho "connection refused" >&2\nexit 255\n')
+        (bin_dir / tool).chmod(0o755)
+    proc = run_cli("deploy", build / SPEC / "bundle-kv260", "--host", "192.168.2.77", env=env)
+    assert proc.returncode == 2
+    assert "preparing the board failed: connection refused" in one_error_line(proc)
+    called = log.read_text()
+    assert "ubuntu@192.168.2.77" in called
+    assert "mkdir -p /home/ubuntu/pynq/overlays" in called

@@ -35,6 +35,7 @@ def big(tmp_path):
     return spec, tmp_path / "build"
 
 
+@pytest.mark.solve
 def test_estimate_ends_with_the_fit_line_and_exits_1_when_it_does_not_fit(big):
     spec, build = big
     proc = run_cli("estimate", spec, "--build", build, "--board", "pynq-z2", "--brief")
@@ -44,6 +45,7 @@ def test_estimate_ends_with_the_fit_line_and_exits_1_when_it_does_not_fit(big):
     assert "over the 85% limit" in last
 
 
+@pytest.mark.solve
 def test_estimate_exits_0_when_it_fits(tmp_path):
     spec = spec_file(tmp_path, "small", 4, 2, 4)
     make_hls_project(tmp_path / "build", spec=spec)
@@ -54,6 +56,7 @@ def test_estimate_exits_0_when_it_fits(tmp_path):
 
 @pytest.mark.parametrize("tools", ["none", "stand-ins"])
 @pytest.mark.parametrize("target", ["synth", "bitstream"])
+@pytest.mark.solve
 def test_a_design_that_does_not_fit_is_refused_before_any_tool_runs(big, tmp_path, tools, target):
     spec, build = big
     bin_dir = install_fake_tools(tmp_path) if tools == "stand-ins" else None
@@ -68,6 +71,7 @@ def test_a_design_that_does_not_fit_is_refused_before_any_tool_runs(big, tmp_pat
     assert not (build / "big" / "synth").exists()      # no tool was started: not even its staging folder
 
 
+@pytest.mark.solve
 def test_force_runs_the_tool_anyway(big, tmp_path):
     spec, build = big
     env = tool_env(install_fake_tools(tmp_path))

@@ -31,6 +31,7 @@ def build(tmp_path):
 
 
 @pytest.mark.parametrize("command, tool", [("synth", "vitis_hls"), ("bitstream", "vivado")])
+@pytest.mark.solve
 def test_missing_tool_stops_at_once_and_writes_nothing(command, tool, build):
     before = tree(build)
     proc = run_cli(command, SPEC, "--board", "pynq-z2", "--build", build, env=tool_env(None))
@@ -40,12 +41,14 @@ def test_missing_tool_stops_at_once_and_writes_nothing(command, tool, build):
     assert tree(build) == before
 
 
-@pytest.mark.parametrize("target, tool", [("synth", "vitis_hls"), ("bitstream", "vivado")])
-def test_make_target_without_the_tool_fails_with_one_line(target, tool, build):
+@pytest.mark.parametrize("target, tool, board", [("synth", "vitis_hls", "zcu104"), ("bitstream", "vivado", "zcu104"),
+                                                ("synth", "vitis_hls", "kv260")])
+@pytest.mark.solve
+def test_make_target_without_the_tool_fails_with_one_line(target, tool, board, build):
     before = tree(build)
     env = dict(os.environ, **tool_env(None))
     proc = subprocess.run(["make", "--no-print-directory", "-o", SETUP_STAMP, target, f"SPEC={SPEC}",
-                           "BOARD=zcu104", f"BUILD={build}"], cwd=REPO, env=env, capture_output=True, text=True,
+                           f"BOARD={board}", f"BUILD={build}"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode != 0
     errors = [l for l in proc.stderr.splitlines() if l.startswith("semifreddo: error:")]
@@ -53,6 +56,7 @@ def test_make_target_without_the_tool_fails_with_one_line(target, tool, build):
     assert tree(build) == before
 
 
+@pytest.mark.solve
 def test_synth_then_bitstream_with_stand_in_tools(build, tmp_path):
     env = tool_env(install_fake_tools(tmp_path))
     proc = run_cli("synth", SPEC, "--board", "pynq-z2", "--build", build, "--cosim", env=env)
@@ -82,6 +86,7 @@ def test_synth_then_bitstream_with_stand_in_tools(build, tmp_path):
     assert all(c[c.index("-jobs") + 1] == "2" for c in launches)
 
 
+@pytest.mark.solve
 def test_a_relative_build_folder_works(tmp_path):
     make_hls_project(tmp_path / "build")
     env = tool_env(install_fake_tools(tmp_path))
@@ -91,6 +96,7 @@ def test_a_relative_build_folder_works(tmp_path):
     assert (tmp_path / "build" / SPEC / "synth" / "pynq-z2" / "vivado" / "semifreddo_digits.bit").exists()
 
 
+@pytest.mark.solve
 def test_hwh_from_the_older_srcs_folder_is_found(build, tmp_path):
     env = tool_env(install_fake_tools(tmp_path), SF_HWH_DIR="srcs")
     assert run_cli("synth", SPEC, "--board", "zcu104", "--build", build, env=env).returncode == 0
@@ -106,6 +112,7 @@ def test_hwh_from_the_older_srcs_folder_is_found(build, tmp_path):
     ("bitstream", "validate_bd_design", "block_design", "vivado.partial/vivado.log"),
     ("bitstream", "launch_runs", "synthesis", "vivado.partial/vivado.log"),
 ])
+@pytest.mark.solve
 def test_a_failing_step_is_named_with_its_log(command, failing, step, log, build, tmp_path):
     bin_dir = install_fake_tools(tmp_path)
     if command == "bitstream":
@@ -121,6 +128,7 @@ def test_a_failing_step_is_named_with_its_log(command, failing, step, log, build
     assert not (build / SPEC / "synth" / "pynq-z2" / "vivado").exists()
 
 
+@pytest.mark.solve
 def test_a_tool_that_dies_without_a_marker_names_the_last_step(build, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -142,6 +150,7 @@ def test_bitstream_before_synth_and_synth_without_project_are_refused(tmp_path):
     assert not (tmp_path / "empty").exists()
 
 
+@pytest.mark.solve
 def test_manifest_for_another_spec_or_a_broken_register_map_is_refused(build, tmp_path):
     env = tool_env(install_fake_tools(tmp_path))
     manifest_path = build / SPEC / "hls" / "hls_manifest.json"

@@ -23,7 +23,10 @@ EXPECTED = {
     "pynq-z2": ("xc7z020clg400-1", "tul.com.tw:pynq-z2:part0:1.0", PS7, 64),
     "zcu104": ("xczu7ev-ffvc1156-2-e", "xilinx.com:zcu104:part0:1.1", PS8, 128),
     "ultra96-v2": ("xczu3eg-sbva484-1-i", "avnet.com:ultra96v2:part0:1.2", PS8, 128),
+    "kv260": ("xck26-sfvc784-2LV-c", "xilinx.com:kv260_som:part0:1.4", PS8, 128),
 }
+# A SOM's carrier card (the KV260's, as AMD's Kria designs and Kria-PYNQ's base overlay attach it).
+CARRIER = {"kv260": "som240_1_connector xilinx.com:kv260_carrier:som240_1_connector:1.3"}
 # PS pins by family (PG082 for processing_system7, PG201 for zynq_ultra_ps_e).
 PS_PINS = {
     PS7: {"gp": "ps/M_AXI_GP0", "hp": "ps/S_AXI_HP0", "clk": "ps/FCLK_CLK0", "resetn": "ps/FCLK_RESET0_N",
@@ -112,6 +115,9 @@ def test_bitstream_script_builds_the_block_design(board, tmp_path):
     create = next(c for c in calls if c[0] == "create_project")
     assert create[create.index("-part") + 1] == part
     assert ["set_property", "board_part", board_part, "project"] in calls
+    connections = [c for c in calls if c[:2] == ["set_property", "board_connections"]]
+    assert connections == ([["set_property", "board_connections", CARRIER[board], "project"]] if board in CARRIER
+                           else [])
     cells = {c[-1]: c[c.index("-vlnv") + 1] for c in calls if c[0] == "create_bd_cell"}
     assert cells["ps"].split(":")[2] == ps_ip
     assert cells["semifreddo_0"] == IP_VLNV
@@ -179,6 +185,17 @@ def test_missing_board_files_fall_back_to_an_installed_version_or_fail(tmp_path)
     run = run_under_stubs(script, folder, env={"SF_BOARD_PARTS": "xilinx.com:zcu104:part0:1.1"})
     assert run.returncode == 1
     assert "SEMIFREDDO-FAILED project: board files avnet.com:ultra96v2:part0:1.2 are not installed" in run.stdout
+
+
+def test_kv260_falls_back_to_older_som_board_files(tmp_path):
+    folder, script = generated_bitstream("kv260", tmp_path)
+    run = run_under_stubs(script, folder, env={"SF_BOARD_PARTS": "xilinx.com:kv260_som:part0:1.3"})
+    assert run.returncode == 0, run.stdout
+    assert "using xilinx.com:kv260_som:part0:1.3" in run.stdout
+    calls = read_calls(folder)
+    assert ["set_property", "board_part", "xilinx.com:kv260_som:part0:1.3", "project"] in calls
+    assert calls.index(["set_property", "board_part", "xilinx.com:kv260_som:part0:1.3", "project"]) < \
+        calls.index(["set_property", "board_connections", CARRIER["kv260"], "project"])
 
 
 @pytest.mark.parametrize("cosim", [False, True])

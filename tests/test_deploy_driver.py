@@ -125,3 +125,28 @@ def test_board_side_imports_only_numpy_pynq_and_the_standard_library():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'qkeras', 'hls4ml')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("version, ok", [("3.0.1", True), ("3.1.2", True), ("3.1", True), ("2.7.0", False),
+                                         ("3.2.0", False), ("unknown", False)])
+def test_the_driver_runs_on_pynq_3_0_and_3_1_only(version, ok):
+    from semifreddo.deploy.contract.interface import PYNQ_RELEASES, check_pynq_release
+
+    assert {"3.0", "3.1"} <= set(PYNQ_RELEASES)
+    if ok:
+        check_pynq_release(version)
+    else:
+        with pytest.raises(SemifreddoError, match=f"pynq {version} is installed, but the semifreddo driver supports "
+                                                  "PYNQ 3.0 and 3.1 only"):
+            check_pynq_release(version)
+
+
+def test_loading_the_driver_under_another_pynq_is_refused_in_one_line():
+    """At import, before any of pynq's modules is used; the error is one line."""
+    code = ("import pynq; pynq.__version__ = '2.7.0'\n"
+            "from semifreddo.deploy.contract.errors import SemifreddoError\n"
+            "try:\n    import semifreddo.deploy.runtime.driver\n"
+            "except SemifreddoError as exc:\n    print('REFUSED', exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    lines = out.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("REFUSED pynq 2.7.0 is installed"), out.stdout + out.stderr

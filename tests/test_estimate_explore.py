@@ -18,6 +18,7 @@ def points():
     return grid("digits", load_spec("digits"), [0.5], [4], [8], ["fixed", "po2-1"], "parity", epochs=1, subset=64)
 
 
+@pytest.mark.solve
 def test_sweep_writes_csv_and_plot_then_resumes_without_recomputing(points, tmp_path):
     out, build = tmp_path / "explore", tmp_path / "explore" / "points"
     first = explore(points, out, build, workers=2, progress=False)

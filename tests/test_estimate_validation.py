@@ -14,6 +14,8 @@ from semifreddo.hls_project.estimate.csd import nonzero_digits
 from semifreddo.hls_project.estimate.validate import LUT_TOLERANCE, compare, error_table, layer_slices
 from semifreddo.models.spec import FrozenWeights, load_spec
 
+pytestmark = pytest.mark.train      # both tests estimate cores trained here
+
 EPOCHS = 4
 
 

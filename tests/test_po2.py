@@ -13,6 +13,8 @@ import yaml
 
 from conftest import SPECS, TINY, run_cli
 
+pytestmark = [pytest.mark.train, pytest.mark.compile]   # every test trains and converts a po2 core
+
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["po2-k1", "po2-k2"])
 def po2_build(request, tmp_path_factory):

@@ -40,6 +40,8 @@ def group_of_two(tmp_path_factory):
     return spec, build
 
 
+@pytest.mark.train
+@pytest.mark.compile
 def test_a_repeated_group_of_two_blocks_is_bit_exact_at_every_repeat_count(group_of_two):
     from semifreddo.hls_project.check import check
     from semifreddo.models.artifacts import BuildPaths
@@ -59,6 +61,8 @@ def test_a_repeated_group_of_two_blocks_is_bit_exact_at_every_repeat_count(group
     assert "layer_b2_A_conv(" in group and "layer_b1_A_conv(" not in group and "layer_head_dense(" not in group
 
 
+@pytest.mark.train
+@pytest.mark.compile
 def test_the_repeat_count_changes_the_output_and_the_ip_keeps_it_in_range(group_of_two):
     """Not vacuous: each repeat count computes something else. And the IP, like the driver,
     never runs the group fewer than min or more than max times, whatever the register says."""
@@ -88,6 +92,8 @@ def test_the_repeat_count_changes_the_output_and_the_ip_keeps_it_in_range(group_
     assert not np.array_equal(start(4, 107), start(1, 108))
 
 
+@pytest.mark.train
+@pytest.mark.compile
 def test_emulated_board_runs_the_group_at_any_repeat_without_a_reload(group_of_two, tmp_path):
     from semifreddo.board_scripts.bundle import build_bundle
     from semifreddo.board_scripts.layout import BoardBuild

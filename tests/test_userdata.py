@@ -300,6 +300,7 @@ def test_custom_dataset_in_the_spec(tmp_path):
     assert proc.returncode == 2 and "targets: a custom dataset provides only the source task" in one_error_line(proc)
 
 
+@pytest.mark.train
 def test_core_pretrained_on_the_specs_own_image_folder(tmp_path):
     """train-core on a custom dataset (a folder of PNGs): the core's source task is the folder's."""
     from semifreddo.deploy.contract.weightset import read_weight_set

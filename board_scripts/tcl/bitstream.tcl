@@ -46,6 +46,18 @@ proc sf_board_part {wanted} {
            <Vivado>/data/xhub/boards/XilinxBoardStore/boards, then re-run"
 }
 
+# A SOM's carrier card (sf(board_connections): connector, carrier board-file VLNV, ...): its MIO
+# peripherals join the PS preset. Boards without a carrier card have none.
+proc sf_connect_carrier {connections} {
+    if {[llength $connections] == 0} {
+        return
+    }
+    if {[catch {set_property board_connections $connections [current_project]} message]} {
+        error "the carrier card's board files ($connections) are not installed in this Vivado ($message);\
+               install them from the board store (Vivado: Tools > Vivado Store > Boards), then re-run"
+    }
+}
+
 # Block-design pins by name; a missing pin is an error rather than a silently dropped connection.
 proc sf_pins {args} {
     set pins {}
@@ -82,6 +94,7 @@ proc sf_run {run args} {
 sf_step project {
     create_project -force $sf(project) $sf(project_dir) -part $sf(part)
     set_property board_part [sf_board_part $sf(board_part)] [current_project]
+    sf_connect_carrier $sf(board_connections)
     set_property ip_repo_paths [list $sf(ip_repo)] [current_project]
     update_ip_catalog
     if {[llength [get_ipdefs -quiet $sf(ip_vlnv)]] == 0} {

@@ -3,6 +3,8 @@
 #   M_AXI_HPM0_FPD (CONFIG.PSU__USE__M_AXI_GP0) for register access,
 #   S_AXI_HP0_FPD  (CONFIG.PSU__USE__S_AXI_GP2) for the DMA, at the board's HP width,
 #   pl_clk0 at the PL clock.
+# The preset is the board files' (for the Kria K26 SOM, the module's DDR4/QSPI/eMMC from kv260_som plus
+# the KV260 carrier's MIO peripherals through the board connection bitstream.tcl sets first).
 # Board presets also enable M_AXI_HPM1_FPD / M_AXI_HPM0_LPD; they are switched off so no port is left
 # without a clock. Returns the pins the block design wires up, under the names bitstream.tcl expects.
 

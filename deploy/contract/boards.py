@@ -35,6 +35,24 @@ Where the facts come from (checked against these files, not from memory):
   the same figure as U-Boot's ``XILINX_XC7Z020_SIZE``); XCZU3EG 44,549,344 bits and XCZU7EV
   154,901,216 bits (UG570, "Device Resources and Configuration Bitstream Lengths"; a ZU3EG full
   bitstream as .bin is 5,568,668 bytes, the same length; the ZU7EV figure was not re-verified here).
+* Kria KV260 (K26 SOM on the KV260 carrier card): the K26 production SOM's part is
+  ``xck26-sfvc784-2LV-c`` and its board files are ``xilinx.com:kv260_som:part0:1.4`` (AMD's board
+  store, ``boards/Xilinx/kv260_som/1.4``; an older installed version, e.g. 1.3, is used in its
+  place by ``tcl/bitstream.tcl``), preferred IP ``zynq_ultra_ps_e``. The SOM's board files
+  carry the PS preset of the module itself (DDR4, QSPI, eMMC, clocks); the carrier card's MIO
+  peripherals (UART1, SD1, USB, Ethernet) come with the board connection
+  ``som240_1_connector`` -> ``xilinx.com:kv260_carrier:som240_1_connector:1.3``, as AMD's own Kria
+  designs and Kria-PYNQ's base overlay set it. Capacity from AMD DS987 (Kria K26 SOM data sheet,
+  programmable-logic table: 117,120 CLB LUTs, 234,240 CLB flip-flops, 1,248 DSP slices, 144 block
+  RAMs of 36 Kb = 288 RAMB18; its 64 UltraRAMs are not counted); the same figures as the XCZU5EV in
+  DS891. Not checked against a stored copy of DS987 here. The full bitstream length of the XCK26 is
+  not listed here (not verified), so `make bench-runtime` leaves the KV260 out of its reload row.
+* Where PYNQ lives on the board (for `deploy`): PYNQ's SD-card images log in as ``xilinx`` and serve
+  ``/home/xilinx/jupyter_notebooks``. Kria-PYNQ is installed on AMD's Ubuntu 22.04 image, whose
+  log-in user is ``ubuntu``; its ``install.sh`` (run with sudo) puts the notebooks in
+  ``/home/root/jupyter_notebooks`` (``PYNQ_JUPYTER_NOTEBOOKS=/home/$LOGNAME/jupyter_notebooks`` with
+  LOGNAME root) and makes that folder writable for every user; Jupyter runs as root, so it reads
+  an overlay in the ubuntu user's home.
 """
 
 from __future__ import annotations
@@ -59,6 +77,10 @@ class Board:
     capacity: dict | None = None # programmable-logic resources: lut, ff, dsp, bram18 (18 Kb block RAMs)
     bitstream_bits: int | None = None   # length of a full configuration bitstream of the part
     bitstream_source: str = ""
+    board_connections: tuple = ()       # (connector, board-file VLNV) pairs: a SOM's carrier card
+    login_user: str = "xilinx"          # the board's PYNQ install, where `deploy` puts things
+    overlay_root: str = "/home/xilinx/pynq/overlays"
+    notebook_root: str = "/home/xilinx/jupyter_notebooks"
 
     @property
     def emulated(self) -> bool:
@@ -79,6 +101,11 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
           board_part="avnet.com:ultra96v2:part0:1.2", ps_ip=PS8, hp_data_width=128, clock_mhz=100.0,
           capacity={"lut": 70_560, "ff": 141_120, "dsp": 360, "bram18": 432},
           bitstream_bits=44_549_344, bitstream_source="UG570 Configuration Bitstream Lengths (XCZU3EG)"),
+    Board("kv260", "AMD Kria KV260 (K26 SOM, Zynq UltraScale+ XCK26), Kria-PYNQ", part="xck26-sfvc784-2LV-c",
+          board_part="xilinx.com:kv260_som:part0:1.4", ps_ip=PS8, hp_data_width=128, clock_mhz=100.0,
+          capacity={"lut": 117_120, "ff": 234_240, "dsp": 1_248, "bram18": 288},
+          board_connections=(("som240_1_connector", "xilinx.com:kv260_carrier:som240_1_connector:1.3"),),
+          login_user="ubuntu", overlay_root="/home/ubuntu/pynq/overlays", notebook_root="/home/root/jupyter_notebooks"),
     Board("emulated", "emulated board: no FPGA, served by the C simulation (semifreddo.deploy)",
           part=None, board_part=None, ps_ip=None, hp_data_width=None, clock_mhz=100.0),
 )}

@@ -72,6 +72,10 @@ C_ABI_VERSION = 1                  # sf_abi_version() of the C simulation librar
 IP_INSTANCE = "semifreddo_0"       # the IP and the DMA in every block design (Tcl and emulated)
 DMA_INSTANCE = "axi_dma_0"
 DMA_VLNV = "xilinx.com:ip:axi_dma:7.1"
+# The PYNQ releases the board side (driver, notebook) runs on, as major.minor: 3.0 (PYNQ's v3.0 SD-card
+# images and Kria-PYNQ, which installs pynq 3.0.1 on the KV260's Ubuntu 22.04) and 3.1 (PYNQ v3.1,
+# which drops the Z1/Z2 images). The host tool chain pins pynq 3.0.1 (pyproject.toml).
+PYNQ_RELEASES = ("3.0", "3.1")
 BUNDLE_MANIFEST = "manifest.json"  # at the top of a deploy bundle
 
 
@@ -148,6 +152,15 @@ def read_artifact(path, name: str, if_missing: str, error: type[SemifreddoError]
         raise error(f"{path}: damaged, not valid JSON ({exc})") from None
     check_format(obj, name, str(path), error)
     return obj
+
+
+def check_pynq_release(version: str) -> None:
+    """Refuse, in one line, a PYNQ release the board side was not made for."""
+    release = ".".join(str(version).split(".")[:2])
+    if release not in PYNQ_RELEASES:
+        raise SemifreddoError(f"pynq {version} is installed, but the semifreddo driver supports PYNQ "
+                              f"{' and '.join(PYNQ_RELEASES)} only; install one of those on the board "
+                              "(a PYNQ v3.0/v3.1 image, or Kria-PYNQ on a KV260)")
 
 
 def read_bundle_manifest(folder) -> dict:

@@ -24,7 +24,8 @@ run ends), and the previous task stays active. A streaming script therefore swit
 
 The device: an explicit ``device=`` argument, else ``SEMIFREDDO_DEVICE=emulated`` (the emulated
 board of ``emulator.py``), else the emulated board for a bundle built for it, else pynq's active
-device (the board). numpy, pynq and the standard library only.
+device (the board). numpy, pynq and the standard library only. Runs on PYNQ 3.0 and 3.1
+(``contract.PYNQ_RELEASES``); importing it under another release raises one-line SemifreddoError.
 """
 
 from __future__ import annotations
@@ -39,15 +40,18 @@ from pathlib import Path
 
 import numpy as np
 import pynq
-from pynq import DefaultIP
-from pynq.pl_server.global_state import bitstream_hash
 
-from ..contract.interface import AP_DONE, AP_IDLE, AP_START, IP_VLNV, ports, read_bundle_manifest
 from ..contract.errors import SemifreddoError
-from ..contract.fileio import LockBusy, atomic_write_text, file_lock
-from ..contract.regmap import RegisterMap, load_register_map
-from ..contract.streams import input_codes, output_values, pack_pixels
-from ..contract.weightset import WeightSet, check_compatible, read_weight_set
+from ..contract.interface import AP_DONE, AP_IDLE, AP_START, IP_VLNV, check_pynq_release, ports, read_bundle_manifest
+
+check_pynq_release(pynq.__version__)     # at load, before anything of pynq's is used: one line if unsupported
+
+from pynq import DefaultIP                                   # noqa: E402
+from pynq.pl_server.global_state import bitstream_hash      # noqa: E402
+from ..contract.fileio import LockBusy, atomic_write_text, file_lock             # noqa: E402
+from ..contract.regmap import RegisterMap, load_register_map                     # noqa: E402
+from ..contract.streams import input_codes, output_values, pack_pixels           # noqa: E402
+from ..contract.weightset import WeightSet, check_compatible, read_weight_set    # noqa: E402
 
 ENV_DEVICE = "SEMIFREDDO_DEVICE"
 DEFAULT_BATCH = 1024          # frames per start of the IP (one DMA transfer each way)
