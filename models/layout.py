@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from tensorflow import keras
 
+from semifreddo.deploy.contract.errors import SemifreddoError
 from semifreddo.deploy.contract.regmap import Field, RegisterMap, build_register_map
 
 from .network import Param, describe
@@ -104,7 +105,8 @@ def apply_codes(model: keras.Model, tensors: list[Param], codes: dict[str, np.nd
                 layer.a.assign(logit.astype(np.float32))
                 got = to_codes(layer.alpha().numpy(), t.fmt)
                 if not np.array_equal(got, np.asarray(codes[t.name]).reshape(t.shape)):
-                    raise AssertionError(f"alpha codes of {t.name} did not survive the logit round trip")
+                    raise SemifreddoError(f"alpha codes of {t.name} did not survive the logit round trip; this is a "
+                                          "bug in semifreddo (please report it with the weight set)")
             elif t.weight == "swap":
                 set_switch(model, t.block, bool(value))
             else:

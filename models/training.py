@@ -235,7 +235,8 @@ def train_task(spec: Spec, task: str, build: str | Path | None = None, *, mode: 
         after = extract_codes(model, frozen_tensors(spec))
         for name, codes in core.codes.items():
             if not np.array_equal(after[name], codes):
-                raise AssertionError(f"task training changed frozen tensor {name}; refusing to write a weight set")
+                raise SemifreddoError(f"task training changed frozen tensor {name}; refusing to write a weight set "
+                                      "(a bug in semifreddo: please report it with the spec)")
         if write:
             result.weightset = _write_weightset(spec, paths, model, core, task, data, metrics,
                                                 role="user" if user else "target", shuffle=target.shuffle)
