@@ -77,6 +77,7 @@ def require_fit(args, board) -> None:
     from semifreddo.hls_project.estimate.estimator import estimate_spec
     from semifreddo.hls_project.estimate.report import fit_verdict
     from semifreddo.hls_project.plan import read_plan
+    from semifreddo.hls_project.project import read_manifest
     from semifreddo.models.artifacts import BuildPaths
     from semifreddo.models.spec import load_spec
 
@@ -84,7 +85,9 @@ def require_fit(args, board) -> None:
         print(f"--force: not checking whether the IP fits {board.name}")
         return
     spec = load_spec(args.spec)
-    plan = read_plan(BuildPaths.for_spec(spec, args.build).hls, args.spec)
+    hls = BuildPaths.for_spec(spec, args.build).hls
+    read_manifest(hls, args.spec)              # "no HLS project at ...: convert first" before anything else
+    plan = read_plan(hls, args.spec)
     est = estimate_spec(spec, args.build, plan=plan, cache_graphs=False)   # writes nothing
     fits, line = fit_verdict(est, board.name)
     if not fits:

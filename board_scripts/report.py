@@ -135,16 +135,18 @@ def format_table(report: CsynthReport, estimate: dict | None = None) -> str:
 
 
 def cost_model_estimate(spec, build, clock_mhz: float) -> dict:
-    """The cost model's figures for the IP of ``spec`` (a shipped name or a YAML path) as its converted
-    project's hardware plan built it, for the estimate column: latency, LUT, FF, DSP and BRAM, and
-    the label that says they are estimates."""
+    """The cost model's figures for the IP of ``spec`` (a shipped name or a YAML path), for the
+    estimate column: latency, LUT, FF, DSP and BRAM, and the label that says they are estimates.
+    Priced as the converted project's hardware plan built it, when there is a converted project
+    (after `synth` there always is); otherwise as the spec describes it."""
     from semifreddo.hls_project.estimate.estimator import estimate_spec
-    from semifreddo.hls_project.plan import read_plan
+    from semifreddo.hls_project.plan import PLAN_FILE, read_plan
     from semifreddo.models.artifacts import BuildPaths
     from semifreddo.models.spec import load_spec
 
     loaded = load_spec(spec)
-    plan = read_plan(BuildPaths.for_spec(loaded, build).hls, spec)
+    hls = BuildPaths.for_spec(loaded, build).hls
+    plan = read_plan(hls, spec) if (hls / PLAN_FILE).exists() else None
     est = estimate_spec(loaded, build, plan=plan, clock_mhz=clock_mhz, cache_graphs=False)
     ip = est.designs["semifreddo"]
     used = ip.total.rounded()
