@@ -183,7 +183,7 @@ def _samples(layout: BoardBuild, spec, tasks: dict, stage: Path) -> dict:
         if kept.exists():
             content = kept.read_bytes()
         elif spec is not None and task in spec.task_names:
-            content = load_task(spec, task).held_out_samples(SAMPLES)
+            content = load_task(spec, task).held_out_samples(SAMPLES, spec.input_bits)
         else:
             continue
         names[task] = f"samples/{task}.npz"

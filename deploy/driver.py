@@ -334,11 +334,13 @@ class Semifreddo:
 
     # --- run -----------------------------------------------------------------------------------
 
-    def run(self, images, batch: int = DEFAULT_BATCH) -> np.ndarray:
+    def run(self, images, batch: int = DEFAULT_BATCH, scale: float | None = None) -> np.ndarray:
         """Outputs of the active task for ``images`` (floats in [0, 1] or integer pixel codes,
-        shape (n, h, w, c) or one image), shaped and scaled like the QKeras model's."""
+        shape (n, h, w, c) or one image), shaped and scaled like the QKeras model's. ``scale``
+        divides the images first (e.g. 255, or 16 for scikit-learn's digits); anything outside
+        the input's range is refused (:func:`semifreddo.deploy.streams.input_codes`)."""
         started = time.perf_counter()
-        codes = input_codes(images, self.io)
+        codes = input_codes(images, self.io, scale)
         n_in, n_out = int(self.io["input_beats"]), int(self.io["output_beats"])
         batch = max(1, min(int(batch), len(codes) or 1))
         outputs, batches = [], 0

@@ -29,8 +29,10 @@ edges       photo                                 Sobel gradient magnitude / 4, 
 sharpen     photo                                 photo + (photo - blur(photo, 1)), clipped
 ==========  ====================================  ==========================================
 
-Every input is quantized to the network's input grid (``code / 2**input.bits``) here, so the
-QKeras model, the C simulation and the board all see identical numbers.
+Every input is quantized to the network's input grid here, ``code / 2**input.bits`` with
+``code = round(v * (2**input.bits - 1))`` (the board-side contract's one input quantization,
+:mod:`semifreddo.deploy.streams`), so the QKeras model, the C simulation and the board all see
+identical numbers.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from semifreddo.deploy.streams import checked_codes, grid_codes, grid_values
 
 from .spec import CUSTOM_DATASET, Spec
 
@@ -75,19 +79,23 @@ class TaskData:
         return TaskData(self.task, self.kind, self.classes, self.x_train[tr], self.y_train[tr],
                         self.x_test[te], self.y_test[te], self.source)
 
-    def held_out_samples(self, count: int) -> bytes:
-        """The first ``count`` test samples as an .npz (``x``, ``y``, ``classes``: the outputs that
-        count for a classify task), as the bundle ships them for the board notebook."""
+    def test_codes(self, count: int, bits: int) -> np.ndarray:
+        """The first ``count`` test images as input codes (what the IP and the board take)."""
+        codes = grid_codes(np.asarray(self.x_test[:count]), bits)
+        return codes.astype(np.uint8 if bits <= 8 else np.uint16)
+
+    def held_out_samples(self, count: int, bits: int) -> bytes:
+        """The first ``count`` test samples as an .npz (``x``: input codes, ``y``, ``classes``: the
+        outputs that count for a classify task), as the bundle ships them for the board notebook."""
         buffer = io.BytesIO()
-        np.savez(buffer, x=np.asarray(self.x_test[:count]), y=self.y_test[:count], classes=np.int64(self.classes))
+        np.savez(buffer, x=self.test_codes(count, bits), y=self.y_test[:count], classes=np.int64(self.classes))
         return buffer.getvalue()
 
 
 def quantize_input(values: np.ndarray, bits: int) -> np.ndarray:
-    """Map [0, 1] to the unsigned input grid code / 2**bits, codes 0 .. 2**bits - 1."""
-    top = (1 << bits) - 1
-    codes = np.clip(np.round(np.asarray(values, dtype=np.float64) * top), 0, top)
-    return (codes / (1 << bits)).astype(np.float32)
+    """Map floats in [0, 1] to the input grid ``code / 2**bits`` by the board-side contract's one
+    input quantization (:func:`semifreddo.deploy.streams.float_codes`)."""
+    return grid_values(checked_codes(np.asarray(values), bits), bits)
 
 
 def load_task(spec: Spec, task: str) -> TaskData:
