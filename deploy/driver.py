@@ -274,7 +274,9 @@ class Semifreddo:
         """The task committed last by this driver, from any process (None if unknown)."""
         try:
             journal = json.loads(self._journal.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (OSError, ValueError):                    # missing, or damaged (not UTF-8, not JSON)
+            return None
+        if not isinstance(journal, dict):
             return None
         same_pl = journal.get("bitfile") == str(self.bitfile)
         return journal.get("task") if same_pl and journal.get("active_seq") == self.active_seq else None

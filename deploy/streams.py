@@ -64,7 +64,7 @@ def checked_codes(array: np.ndarray, bits: int, where: str = "images", scale: fl
     as values). ``first_row`` numbers the first image in messages (for data read in chunks)."""
     top = (1 << bits) - 1
     dtype = array.dtype
-    if dtype == object or dtype == bool or not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+    if dtype.kind not in "uif":          # not bool, complex, strings, objects, dates or time spans
         raise SemifreddoError(f"{where} have dtype {dtype}, which cannot be pixels; give floats in [0, 1] or integer "
                               f"{bits}-bit pixel codes 0..{top}")
     if scale is not None:
@@ -73,7 +73,7 @@ def checked_codes(array: np.ndarray, bits: int, where: str = "images", scale: fl
             raise SemifreddoError(f"input scale {scale:g} must be a positive number (the value that means full "
                                   "brightness, e.g. 255 or 16)")
         array = array.astype(np.float64) / scale
-    elif np.issubdtype(dtype, np.integer):
+    elif dtype.kind in "ui":
         if array.size and (array.min() < 0 or array.max() > top):
             raise SemifreddoError(f"{where} hold integer pixel codes from {array.min()} to {array.max()}; integer "
                                   f"images are codes of the {bits}-bit input and must lie in 0..{top} (for other "
@@ -138,8 +138,10 @@ def load_images(path) -> np.ndarray:
         images = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise SemifreddoError(f"{path}: no such file") from None
-    except ValueError as exc:
-        raise SemifreddoError(f"{path}: not a plain .npy array ({exc})") from None
+    except IsADirectoryError:
+        raise SemifreddoError(f"{path}: is a folder, not a .npy file") from None
+    except Exception as exc:             # numpy's header parser raises many kinds; nothing is unpickled
+        raise SemifreddoError(f"{path}: not a plain .npy array ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(images, np.ndarray):
         raise SemifreddoError(f"{path}: expected one .npy array, got an .npz archive")
     return images

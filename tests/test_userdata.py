@@ -148,7 +148,7 @@ def test_npz_forms_give_the_same_codes_and_a_seeded_stratified_split(digits_spec
     from semifreddo.models.userdata import load_user_task
 
     np.savez(tmp_path / "codes.npz", x=X, y=GOOD_Y)
-    np.savez_compressed(tmp_path / "floats.npz", x=X.astype(np.float64) / 256, y=GOOD_Y)   # compressed too
+    np.savez_compressed(tmp_path / "floats.npz", x=X.astype(np.float64) / 255, y=GOOD_Y)   # code = v * 255; compressed too
     a = load_user_task(digits_spec, "mine", tmp_path / "codes.npz", batch_size=32)
     b = load_user_task(digits_spec, "mine", tmp_path / "floats.npz", batch_size=32)
     assert (a.kind, a.classes, len(a.x_train), len(a.x_test)) == ("classify", 3, 1347, 450)
