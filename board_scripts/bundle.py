@@ -33,7 +33,8 @@ from pathlib import Path
 from semifreddo.deploy.contract import (BUNDLE_FORMAT, BUNDLE_MANIFEST as MANIFEST, DMA_INSTANCE, DMA_VLNV,
                                         IP_INSTANCE, ports, read_bundle_manifest, stamp)
 from semifreddo.deploy.errors import SemifreddoError
-from semifreddo.deploy.fileio import atomic_write_bytes, replace_dir, sha256_bytes, sha256_file, start_staging_dir
+from semifreddo.deploy.fileio import (atomic_write_bytes, clean_stale_temps, is_temp_file, replace_dir, sha256_bytes,
+                                      sha256_file, start_staging_dir)
 from semifreddo.deploy.weightset import read_weight_set
 
 from . import hlsproject
@@ -250,7 +251,7 @@ def build_bundle(layout: BoardBuild, board: Board, spec=None) -> dict:
 
 def files_of(folder: Path) -> set[str]:
     """Every file under ``folder`` as a POSIX path relative to it."""
-    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not is_temp_file(p.name)}
 
 
 def compare_checksums(manifest: dict, found: dict[str, str], where: str) -> None:
@@ -317,6 +318,7 @@ def add_to_bundle(bundle: Path, weights: Path, *, task: str | None = None, repla
 
     bundle, weights = Path(bundle), Path(weights)
     manifest = read_bundle_manifest(bundle)
+    clean_stale_temps(bundle)                          # what an earlier `bundle add` killed mid-write left
     regmap = load_register_map(bundle / manifest["regmap"])
     if regmap.id != manifest["regmap_id"]:
         raise SemifreddoError(f"{bundle}: regmap.json ({regmap.id}) is not the bundle's register map "

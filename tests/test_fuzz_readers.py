@@ -68,6 +68,14 @@ def mutate(data, tree):
     return tree
 
 
+def write_fuzzed_json(data, path: Path, good: dict) -> None:
+    """One case of a JSON artifact at ``path``: arbitrary bytes (one in six), or ``good`` mutated."""
+    if data.draw(st.integers(0, 5), "form") == 0:
+        path.write_bytes(data.draw(st.binary(max_size=300), "bytes"))
+    else:
+        path.write_text(json.dumps(mutate(data, good)))
+
+
 def snapshot(folder: Path) -> dict:
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*"))}
@@ -182,10 +190,7 @@ def test_regmap_json(tmp_path_factory, digits_spec, data):
     good = register_map(digits_spec)
     folder = tmp_path_factory.mktemp("regmap")
     path = folder / "regmap.json"
-    if data.draw(st.integers(0, 5), "form") == 0:
-        path.write_bytes(data.draw(st.binary(max_size=300), "bytes"))
-    else:
-        path.write_text(json.dumps(mutate(data, good.to_json())))
+    write_fuzzed_json(data, path, good.to_json())
     rmap = only_clean_refusals(lambda: load_register_map(path), folder)
     if rmap is not None:              # a map that loads packs and unpacks its own words
         codes = {f.name: np.full(f.shape, f.lo, np.int64) for f in rmap.fields}
@@ -212,10 +217,7 @@ def test_bundle_manifest(tmp_path_factory, data):
     from semifreddo.deploy.emulator import EmulatedDevice
 
     folder = tmp_path_factory.mktemp("bundle")
-    if data.draw(st.integers(0, 5), "form") == 0:
-        (folder / "manifest.json").write_bytes(data.draw(st.binary(max_size=300), "bytes"))
-    else:
-        (folder / "manifest.json").write_text(json.dumps(mutate(data, GOOD_MANIFEST)))
+    write_fuzzed_json(data, folder / "manifest.json", GOOD_MANIFEST)
     manifest = only_clean_refusals(lambda: read_bundle_manifest(folder), folder)
     if manifest is not None:
         assert isinstance(manifest["tasks"], dict) and all(isinstance(v, str) for v in manifest["tasks"].values())
@@ -239,10 +241,7 @@ def test_emulated_pl_state(tmp_path_factory, data):
     from semifreddo.deploy.emulator import EmulatedDevice
 
     folder = tmp_path_factory.mktemp("pl")
-    if data.draw(st.integers(0, 5), "form") == 0:
-        (folder / "pl.json").write_bytes(data.draw(st.binary(max_size=300), "bytes"))
-    else:
-        (folder / "pl.json").write_text(json.dumps(mutate(data, GOOD_STATE)))
+    write_fuzzed_json(data, folder / "pl.json", GOOD_STATE)
 
     def open_board():
         device = EmulatedDevice(folder)
