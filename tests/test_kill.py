@@ -32,7 +32,7 @@ from conftest import REPO, TINY, run_cli
 
 from test_deploy_helpers import SPEC, TASK_A, TASK_B, images, package_emulated, qkeras_outputs
 
-KILLS = 3
+KILLS = 3                  # per command; 2 for the commands that train or convert (each run costs 15 s or more)
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:
@@ -58,6 +58,14 @@ def kill_at(argv, moment: float, env=None) -> bool:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         return True
+
+
+def timed_run(argv, env=None) -> float:
+    """Run the command once (it must succeed); how long it took, to place the kills in its run."""
+    started = time.monotonic()
+    proc = run_cli(*argv, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return time.monotonic() - started
 
 
 def survive(argv, moments, after_each, env=None, name=None) -> int:
@@ -111,7 +119,7 @@ def computed_task(bundle, x, expected, env, tmp_path) -> str:
 def test_reload_killed(board, tmp_path):
     _, bundle, x, expected = board
     env = {"SEMIFREDDO_EMULATOR_STATE": str(tmp_path / "pl")}
-    assert run_cli("reload", bundle, "--task", TASK_A, env=env).returncode == 0
+    seconds = timed_run(["reload", bundle, "--task", TASK_A], env)
     files = tree_hashes(bundle)
 
     def after_each():
@@ -121,7 +129,7 @@ def test_reload_killed(board, tmp_path):
         assert status.returncode == 0, status.stderr
         named = status.stdout.split("active task")[1].split()[0]
         assert named in (task, "unknown"), f"status names {named} but the board computes {task}"
-    survive(["reload", bundle, "--task", TASK_B], kill_moments(1, 3.0), after_each, env, "reload")
+    survive(["reload", bundle, "--task", TASK_B], kill_moments(1, seconds), after_each, env, "reload")
     assert computed_task(bundle, x, expected, env, tmp_path) == TASK_B
 
 
@@ -134,8 +142,11 @@ def test_bundle_add_killed(board, tmp_path):
     shutil.copytree(bundle, bundle_copy)
     env = {"SEMIFREDDO_EMULATOR_STATE": str(tmp_path / "pl")}
     assert run_cli("reload", bundle_copy, "--task", TASK_A, env=env).returncode == 0
+    weights = bundle / "weightsets" / f"{TASK_B}.npz"
+    argv = ["bundle", "add", bundle_copy, weights, "--task", "extra", "--replace"]
+    seconds = timed_run(argv)                     # task extra is there; the killed runs replace it
     files = tree_hashes(bundle_copy)
-    added = "weightsets/extra.npz"
+    added = "weightsets/extra.npz"                # and its held-out samples, found beside the weight set
 
     def valid(name):
         assert name == "manifest.json"
@@ -145,12 +156,10 @@ def test_bundle_add_killed(board, tmp_path):
     def after_each():
         now = tree_hashes(bundle_copy)
         same_or_valid(files, now, {"manifest.json"}, valid)
-        extra = set(now) - set(files) - {added}
+        extra = set(now) - set(files) - {added, "samples/extra.npz"}
         assert all(Path(name).name.startswith(".") and name.endswith(".tmp") for name in extra), extra
         assert computed_task(bundle_copy, x, expected, env, tmp_path) == TASK_A
-    weights = bundle / "weightsets" / f"{TASK_B}.npz"
-    survive(["bundle", "add", bundle_copy, weights, "--task", "extra", "--replace"], kill_moments(2, 3.0),
-            after_each, env, "bundle add")
+    survive(argv, kill_moments(2, seconds), after_each, env, "bundle add")
     manifest = verify_bundle(bundle_copy)
     assert manifest["tasks"]["extra"] == added and not [p for p in bundle_copy.rglob("*.tmp")]
 
@@ -163,6 +172,8 @@ def test_package_killed(board, tmp_path):
     shutil.copytree(root, build)
     bundle_copy = build / SPEC / bundle.name
     env = {"SEMIFREDDO_EMULATOR_STATE": str(tmp_path / "pl")}
+    argv = ["package", SPEC, "--board", "emulated", "--build", build]
+    seconds = timed_run(argv)
     assert run_cli("reload", bundle_copy, "--task", TASK_A, env=env).returncode == 0
     inputs = {k: v for k, v in tree_hashes(build / SPEC).items() if not k.startswith(bundle.name + "/")}
     tasks = set(verify_bundle(bundle_copy)["tasks"])
@@ -172,8 +183,7 @@ def test_package_killed(board, tmp_path):
         assert {k: v for k, v in now.items() if k in inputs} == inputs              # what package reads
         assert set(verify_bundle(bundle_copy)["tasks"]) == tasks                   # old or new, complete
         assert computed_task(bundle_copy, x, expected, env, tmp_path) == TASK_A
-    survive(["package", SPEC, "--board", "emulated", "--build", build], kill_moments(3, 6.0), after_each, env,
-            "package")
+    survive(argv, kill_moments(3, seconds), after_each, env, "package")
     assert not (bundle_copy.parent / (bundle_copy.name + ".partial")).exists()
 
 
@@ -200,7 +210,7 @@ def test_train_task_killed(fresh_build):
         same_or_valid(before, now, {target}, valid_weight_set(build))
         assert not [n for n in set(now) - set(before) if not n.endswith(".tmp")], set(now) - set(before)
     survive(["train-task", SPEC, "--task", TASK_B, "--build", build, "--epochs", TINY["epochs"], "--subset",
-             TINY["subset"], "--no-progress"], kill_moments(4, 14.0), after_each, name="train-task")
+             TINY["subset"], "--no-progress"], kill_moments(4, 14.0, kills=2), after_each, name="train-task")
 
 
 def test_train_core_killed(fresh_build):
@@ -240,7 +250,7 @@ def test_convert_killed(converted_build, tmp_path):
             read_manifest(hls)
             load_register_map(hls / "regmap.json")
         assert tree_hashes(build / SPEC / "weightsets") and (build / SPEC / "core.npz").exists()
-    survive(["convert", SPEC, "--build", build, "--no-compile"], kill_moments(6, 14.0), after_each,
+    survive(["convert", SPEC, "--build", build, "--no-compile"], kill_moments(6, 14.0, kills=2), after_each,
             name="convert --no-compile")
 
 
@@ -259,8 +269,10 @@ def test_deploy_weights_killed(sshd, board_bundle, tmp_path):
               f"--ssh-args={sshd['ssh_args']}"]
     proc = run_cli("deploy", board_bundle, *remote, "--notebook-dir", tmp_path / "board" / "notebooks")
     assert proc.returncode == 0, proc.stderr
-    (weights,) = write_weightsets(tmp_path, register_map(), tasks=("mine",))
-    assert run_cli("bundle", "add", board_bundle, weights).returncode == 0
+    other, mine = write_weightsets(tmp_path, register_map(), tasks=("other", "mine"))
+    assert run_cli("bundle", "add", board_bundle, other).returncode == 0
+    seconds = timed_run(["deploy", board_bundle, "--weights", "other", *remote])
+    assert run_cli("bundle", "add", board_bundle, mine).returncode == 0
     installed = tree_hashes(overlay)
     bundle_files = tree_hashes(board_bundle)
     new = {"manifest.json", "weightsets/mine.npz"}
@@ -275,6 +287,6 @@ def test_deploy_weights_killed(sshd, board_bundle, tmp_path):
             else:
                 assert digest == installed[name], f"{name} changed on the board"
         assert set(installed) <= set(now), "a file on the board is gone"
-    survive(["deploy", board_bundle, "--weights", "mine", *remote], kill_moments(7, 2.5), after_each,
+    survive(["deploy", board_bundle, "--weights", "mine", *remote], kill_moments(7, seconds), after_each,
             name="deploy --weights")
     assert tree_hashes(overlay) == {**installed, **{n: bundle_files[n] for n in new}}     # nothing .incoming left
