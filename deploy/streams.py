@@ -100,8 +100,8 @@ def input_codes(images, io: dict, scale: float | None = None) -> np.ndarray:
     if array.shape == shape:
         array = array[None]
     if array.ndim == 4 and array.shape[1:3] == shape[:2] and array.shape[3] != shape[2]:
-        raise SemifreddoError(f"images have {array.shape[3]} channel(s) per pixel; this IP takes {shape[2]} "
-                              f"(shape (n, {', '.join(map(str, shape))}))")
+        raise SemifreddoError(f"images have shape {array.shape}: {array.shape[3]} channel(s) per pixel, this IP takes "
+                              f"{shape[2]}; expected (n, {', '.join(map(str, shape))})")
     if array.ndim != 4 or array.shape[1:] != shape:
         raise SemifreddoError(f"images have shape {array.shape}; expected (n, {', '.join(map(str, shape))}) "
                               f"or a single image {shape}")
