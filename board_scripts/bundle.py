@@ -33,7 +33,8 @@ from semifreddo.deploy.contract.interface import (BUNDLE_FORMAT, BUNDLE_MANIFEST
                                                   EMULATED_HARDWARE_FORMAT,
                                         IP_INSTANCE, ports, read_bundle_manifest, stamp)
 from semifreddo.deploy.contract.errors import SemifreddoError
-from semifreddo.deploy.contract.fileio import atomic_write_bytes, replace_dir, sha256_bytes, sha256_file, start_staging_dir
+from semifreddo.deploy.contract.fileio import (atomic_write_bytes, clean_stale_temps, is_temp_file, replace_dir, sha256_bytes,
+                                      sha256_file, start_staging_dir)
 from semifreddo.deploy.contract.weightset import read_weight_set
 
 from . import hlsproject
@@ -177,7 +178,7 @@ def _samples(layout: BoardBuild, spec, tasks: dict, stage: Path) -> dict:
         if kept.exists():
             content = kept.read_bytes()
         elif spec is not None and task in spec.task_names:
-            content = load_task(spec, task).held_out_samples(SAMPLES)
+            content = load_task(spec, task).held_out_samples(SAMPLES, spec.input_bits)
         else:
             continue
         names[task] = f"samples/{task}.npz"
@@ -244,7 +245,7 @@ def build_bundle(layout: BoardBuild, board: Board, spec=None) -> dict:
 
 def files_of(folder: Path) -> set[str]:
     """Every file under ``folder`` as a POSIX path relative to it."""
-    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not is_temp_file(p.name)}
 
 
 def compare_checksums(manifest: dict, found: dict[str, str], where: str) -> None:
@@ -311,6 +312,7 @@ def add_to_bundle(bundle: Path, weights: Path, *, task: str | None = None, repla
 
     bundle, weights = Path(bundle), Path(weights)
     manifest = read_bundle_manifest(bundle)
+    clean_stale_temps(bundle)                          # what an earlier `bundle add` killed mid-write left
     regmap = load_register_map(bundle / manifest["regmap"])
     if regmap.id != manifest["regmap_id"]:
         raise SemifreddoError(f"{bundle}: regmap.json ({regmap.id}) is not the bundle's register map "

@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     from semifreddo.deploy.contract.boards import BOARDS
     from semifreddo.hls_project.plan import hardware_layout
 
+    from semifreddo.deploy.contract.streams import grid_values
+
     from . import csim as csim_module
     from .check import held_out_inputs
     from .convert import conversion_model, convert
@@ -121,15 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[5/5] throughput on {args.inputs} held-out inputs")
     ws = read_weight_set(BuildPaths.for_spec(spec, bench_build).weightset(spec.source))
     x = held_out_inputs(spec, spec.source, args.inputs)
+    x_grid = grid_values(x, spec.input_bits)                      # what the QKeras model and hls4ml compute on
     sim = csim_module.CSim(ours.hls_dir)
     sim.run(x[:4], ws, spec.repeat_default)                     # warm up (commit, page-in)
     y_ours, t_ours = _timed(lambda: sim.run(x, ws, spec.repeat_default))
     with contextlib.redirect_stdout(chatter):
-        y_plain, t_plain = _timed(lambda: plain.predict(np.ascontiguousarray(x, dtype=np.float32)))
+        y_plain, t_plain = _timed(lambda: plain.predict(np.ascontiguousarray(x_grid, dtype=np.float32)))
     reference = load_reference_model(spec, bench_build, ws)
     set_repeat(reference, spec, spec.repeat_default)
-    predict(reference, x[:4])
-    y_keras, t_keras = _timed(lambda: predict(reference, x))
+    predict(reference, x_grid[:4])
+    y_keras, t_keras = _timed(lambda: predict(reference, x_grid))
     y_plain = np.asarray(y_plain).reshape(y_keras.shape)
     for name, y in (("Semifreddo C simulation", y_ours), ("plain hls4ml", y_plain)):
         mismatches = int(np.count_nonzero(y != y_keras))

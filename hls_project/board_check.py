@@ -41,6 +41,7 @@ def main(argv=None) -> int:
     from semifreddo.models.spec import load_spec
 
     quiet_tensorflow()
+    from semifreddo.deploy.contract.streams import grid_values
     from semifreddo.deploy.contract.weightset import read_weight_set
     from semifreddo.models.builder import set_repeat
     from semifreddo.models.training import load_reference_model, predict
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
                         "--repeat", repeat))
             y_board = np.load(output)
             set_repeat(model, spec, repeat)
-            y_qkeras = predict(model, x)
+            y_qkeras = predict(model, grid_values(x, spec.input_bits))
             differ = int(np.count_nonzero(y_board != y_qkeras))
             all_equal &= differ == 0 and y_board.shape == y_qkeras.shape
             print(f"{spec.name}/{task} repeat {repeat}: {differ} of {y_qkeras.size} outputs of the emulated board "

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.streams import checked_codes, grid_values
 from semifreddo.deploy.contract.weightset import WeightSet, read_weight_set
 from semifreddo.models.artifacts import BuildPaths, load_core
 from semifreddo.models.layout import register_map
@@ -44,20 +45,21 @@ def load_checked_weights(spec: Spec, build, weights) -> WeightSet:
 
 
 def held_out_inputs(spec: Spec, task: str, count: int, build=None) -> np.ndarray:
-    """``count`` test images for ``task``, topped up from the spec's other tasks' test images if
-    needed. A task trained from the user's data starts from the held-out samples `train-task --data`
-    kept in the build (the comparison holds for any input; these are the task's own)."""
+    """``count`` test images for ``task`` as input codes, topped up from the spec's other tasks' test
+    images if needed. A task trained from the user's data starts from the held-out samples
+    `train-task --data` kept in the build (the comparison holds for any input; these are the task's
+    own); they are checked as any input is."""
     from semifreddo.models.datasets import load_task
 
     kept = BuildPaths.for_spec(spec, build).sample(task)
     pools = []
     if kept.exists():
         with np.load(kept, allow_pickle=False) as samples:
-            pools.append(samples["x"][:count])
+            pools.append(checked_codes(samples["x"][:count], spec.input_bits, f"{kept}: x"))
     for t in sorted(spec.task_names, key=lambda t: t != task):
         if sum(map(len, pools)) >= count:
             break
-        pools.append(load_task(spec, t).x_test[:count])
+        pools.append(load_task(spec, t).test_codes(count, spec.input_bits).astype(np.uint32))
     images = np.concatenate(pools)[:count]
     if len(images) < count:
         raise SemifreddoError(f"only {len(images)} held-out inputs exist for spec {spec.name}, {count} requested")
@@ -90,7 +92,7 @@ def check(spec: Spec, build, weights, repeats=None, samples: int = 200) -> Check
     result = CheckResult(ws.task, len(x), 0)
     for repeat in repeats:
         set_repeat(model, spec, repeat)
-        expected = predict(model, x)
+        expected = predict(model, grid_values(x, spec.input_bits))
         actual = sim.run(x, ws, repeat)
         result.n_outputs = int(expected.size)
         result.mismatches[repeat] = int(np.count_nonzero(expected != actual))
@@ -117,6 +119,7 @@ def check_layers(spec: Spec, build, weights, repeat: int | None = None) -> list[
     set_repeat(model, spec, repeat)
     rows = []
     for name, values in sim.trace(x, ws, repeat).items():
-        expected = keras.Model(model.input, model.get_layer(name).output)(x).numpy().reshape(-1)
+        expected = keras.Model(model.input, model.get_layer(name).output)(grid_values(x, spec.input_bits)).numpy()\
+            .reshape(-1)
         rows.append((name, int(np.count_nonzero(expected != values)), int(expected.size)))
     return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from semifreddo.deploy.contract.streams import add_input_scale_argument
 from semifreddo.models.cli import add_build_argument, add_hardware_arguments, add_spec_argument, hardware_choice
 
 STAGE = 2    # where these commands appear in `semifreddo --help` (pipeline order)
@@ -41,7 +42,7 @@ def cmd_csim(args) -> int:
 
     ws = load_checked_weights(spec, args.build, args.weights)
     sim = open_csim(spec, args.build)
-    outputs = sim.run(load_images(args.input), ws, args.repeat)
+    outputs = sim.run(load_images(args.input), ws, args.repeat, scale=args.input_scale)
     save_outputs(args.output, outputs)
     print(f"{args.output}: {outputs.shape[0]} output(s) of shape {outputs.shape[1:]} "
           f"(task {ws.task}, repeat {args.repeat or spec.repeat_min})")
@@ -94,13 +95,15 @@ def register(sub) -> None:
     p = sub.add_parser("csim", help="run images through the C simulation",
                        description="Run images through the C simulation of the converted IP with a weight "
                                    "set loaded into its registers. Input: a .npy array of shape (n, h, w, c) "
-                                   "or (h, w, c), floats in [0, 1] or integer pixel codes. Output: a .npy "
+                                   "or (h, w, c), floats in [0, 1] or integer pixel codes (anything else is "
+                                   "refused; --input-scale divides first). Output: a .npy "
                                    "array shaped and scaled like the QKeras model's output.")
     add_spec_argument(p)
     p.add_argument("--weights", required=True, metavar="W", help="weight-set file (.npz)")
     p.add_argument("--input", required=True, type=Path, metavar="X.npy", help="input images")
     p.add_argument("--output", required=True, type=Path, metavar="Y.npy", help="where to write the outputs")
     p.add_argument("--repeat", type=int, metavar="N", help="repeat count of the last block (default: the minimum)")
+    add_input_scale_argument(p)
     add_build_argument(p)
     p.set_defaults(func=cmd_csim)
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from semifreddo.deploy.contract.boards import BOARDS
 from semifreddo.deploy.contract.fileio import replace_dir, start_staging_dir
-from semifreddo.deploy.contract.streams import input_codes, pack_pixels
+from semifreddo.deploy.contract.streams import grid_codes, pack_pixels
 from semifreddo.deploy.contract.weightset import read_weight_set
 from semifreddo.models.artifacts import BuildPaths, load_core
 from semifreddo.models.builder import build_network, set_repeat
@@ -121,7 +121,7 @@ def _write_tb_data(spec: Spec, build, hls_dir: Path, plan: HardwarePlan) -> None
         return
     ws = read_weight_set(source, expect_core_id=plan.core_id, expect_regmap=plan.regmap)
     rmap = plan.regmap
-    images = load_task(spec, spec.source).x_test[:TB_FRAMES]
+    images = load_task(spec, spec.source).x_test[:TB_FRAMES]        # on the input grid
     model = load_reference_model(spec, build, ws)
     set_repeat(model, spec, spec.repeat_default)
     expected = predict(model, images).reshape(-1).astype(np.float64) * 2.0 ** spec.head_output.frac
@@ -129,6 +129,6 @@ def _write_tb_data(spec: Spec, build, hls_dir: Path, plan: HardwarePlan) -> None
     tb.mkdir(exist_ok=True)
     (tb / "bank.txt").write_text("\n".join(str(int(w)) for w in ws.words) + "\n")
     (tb / "settings.txt").write_text(f"{spec.repeat_default}\n{len(images)}\n")
-    (tb / "inputs.txt").write_text("\n".join(str(int(w)) for w in pack_pixels(input_codes(images, rmap.io), rmap.io))
+    (tb / "inputs.txt").write_text("\n".join(str(int(w)) for w in pack_pixels(grid_codes(images, spec.input_bits), rmap.io))
                                    + "\n")
     (tb / "expected.txt").write_text("\n".join(str(int(round(v))) for v in expected) + "\n")

@@ -172,14 +172,14 @@ class CSim:
         return check_compatible(weights, self.core_id, self.regmap)
 
     def run(self, images, weights: WeightSet | str | os.PathLike, repeat: int | None = None,
-            batch: int = 4096) -> np.ndarray:
+            batch: int = 4096, scale: float | None = None) -> np.ndarray:
         """Outputs for ``images`` with ``weights`` committed, shaped and scaled like the QKeras model's."""
         ws = self.check_weights(weights)
         lo, hi = self.regmap.repeat_range
         repeat = lo if repeat is None else int(repeat)
         if not lo <= repeat <= hi:
             raise SemifreddoError(f"repeat {repeat} is outside this IP's range {lo}..{hi}")
-        codes = input_codes(images, self.io)
+        codes = input_codes(images, self.io, scale)
         key = str(self.library)
         outputs = []
         for first in range(0, len(codes), batch):

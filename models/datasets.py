@@ -29,8 +29,10 @@ edges       photo                                 Sobel gradient magnitude / 4, 
 sharpen     photo                                 photo + (photo - blur(photo, 1)), clipped
 ==========  ====================================  ==========================================
 
-Every input is quantized to the network's input grid (``code / 2**input.bits``) here, so the
-QKeras model, the C simulation and the board all see identical numbers.
+Every input is quantized to the network's input grid here, ``code / 2**input.bits`` with
+``code = round(v * (2**input.bits - 1))`` (the board-side contract's one input quantization,
+:mod:`semifreddo.deploy.contract.streams`), so the QKeras model, the C simulation and the board all see
+identical numbers.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+
+from semifreddo.deploy.contract.streams import checked_codes, grid_codes, grid_values
 
 from .spec import CUSTOM_DATASET, Spec
 from .taskdata import TaskData
@@ -48,10 +52,9 @@ SAMPLES = 200            # held-out samples a bundle ships per task
 
 
 def quantize_input(values: np.ndarray, bits: int) -> np.ndarray:
-    """Map [0, 1] to the unsigned input grid code / 2**bits, codes 0 .. 2**bits - 1."""
-    top = (1 << bits) - 1
-    codes = np.clip(np.round(np.asarray(values, dtype=np.float64) * top), 0, top)
-    return (codes / (1 << bits)).astype(np.float32)
+    """Map floats in [0, 1] to the input grid ``code / 2**bits`` by the board-side contract's one
+    input quantization (:func:`semifreddo.deploy.contract.streams.float_codes`)."""
+    return grid_values(checked_codes(np.asarray(values), bits), bits)
 
 
 def load_task(spec: Spec, task: str) -> TaskData:

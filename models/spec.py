@@ -292,6 +292,8 @@ def load_spec(spec: str | Path) -> Spec:
         raise SpecError("spec", f"file {path} not found") from None
     except IsADirectoryError:
         raise SpecError("spec", f"{path} is a folder, not a YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError("spec", f"not UTF-8 text ({exc.reason} at byte {exc.start})", str(path)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from semifreddo.deploy.contract.streams import grid_codes
+
 
 @dataclass(frozen=True)
 class TaskData:
@@ -41,4 +43,16 @@ class TaskData:
         count for a classify task), as the bundle ships them for the board notebook."""
         buffer = io.BytesIO()
         np.savez(buffer, x=np.asarray(self.x_test[:count]), y=self.y_test[:count], classes=np.int64(self.classes))
+        return buffer.getvalue()
+
+    def test_codes(self, count: int, bits: int) -> np.ndarray:
+        """The first ``count`` test images as input codes (what the IP and the board take)."""
+        codes = grid_codes(np.asarray(self.x_test[:count]), bits)
+        return codes.astype(np.uint8 if bits <= 8 else np.uint16)
+
+    def held_out_samples(self, count: int, bits: int) -> bytes:
+        """The first ``count`` test samples as an .npz (``x``: input codes, ``y``, ``classes``: the
+        outputs that count for a classify task), as the bundle ships them for the board notebook."""
+        buffer = io.BytesIO()
+        np.savez(buffer, x=self.test_codes(count, bits), y=self.y_test[:count], classes=np.int64(self.classes))
         return buffer.getvalue()

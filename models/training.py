@@ -241,7 +241,7 @@ def train_task(spec: Spec, task: str, build: str | Path | None = None, *, mode: 
             result.weightset = _write_weightset(spec, paths, model, core, task, data, metrics,
                                                 role="user" if user else "target", shuffle=target.shuffle)
             if user:
-                atomic_write_bytes(paths.sample(task), data.held_out_samples(SAMPLES))
+                atomic_write_bytes(paths.sample(task), data.held_out_samples(SAMPLES, spec.input_bits))
             elif paths.sample(task).exists():          # samples of an earlier training from user data
                 paths.sample(task).unlink()
     return result

@@ -11,10 +11,11 @@ Two readers, one per form, both returning a :class:`~semifreddo.models.datasets.
 :func:`read_image_folder`
     One sub-folder per class (classes numbered in sorted folder-name order), read once with
     ``keras.utils.image_dataset_from_directory``: resized to the spec's H x W (bilinear), converted
-    to grey scale (1 input channel; 3: RGB, 4: RGBA). An 8-bit pixel ``p`` stands for ``p / 256``.
+    to grey scale (1 input channel; 3: RGB, 4: RGBA). An 8-bit pixel ``p`` stands for ``p / 255``.
 
-Pixel values become input codes exactly as the board's driver turns them into codes (integers are
-codes; a float ``v`` becomes ``round(v * 2**bits)``, clipped), so ``semifreddo run`` on the same
+Pixel values become input codes by the board-side contract's one input quantization
+(:func:`semifreddo.deploy.contract.streams.checked_codes`: integers are codes; a float ``v`` in [0, 1]
+becomes ``round(v * (2**bits - 1))``; anything else is refused), so ``semifreddo run`` on the same
 images computes what training saw.
 
 **Nothing is unpickled**: an object array is refused from its header. **Memory**: the images are
@@ -44,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semifreddo.deploy.contract.errors import DataError
+from semifreddo.deploy.contract.errors import DataError, SemifreddoError
+from semifreddo.deploy.contract.streams import checked_codes, float_codes
 
 from .taskdata import TaskData
 from .spec import Spec
@@ -109,22 +111,10 @@ def _code_dtype(bits: int) -> np.dtype:
 
 def _input_codes(chunk: np.ndarray, bits: int, where: str, first_row: int) -> np.ndarray:
     """Check a chunk of images and return its input codes."""
-    top = (1 << bits) - 1
-    if np.issubdtype(chunk.dtype, np.integer):
-        if chunk.size and (chunk.min() < 0 or chunk.max() > top):
-            raise DataError(f"{where} holds pixel codes from {chunk.min()} to {chunk.max()}; integer images are "
-                            f"codes of the spec's {bits}-bit input and must lie in 0..{top}")
-        return chunk.astype(_code_dtype(bits))
-    finite = np.isfinite(chunk)
-    if not finite.all():
-        image = first_row + int(np.flatnonzero(~finite.reshape(len(chunk), -1).all(axis=1))[0])
-        raise DataError(f"{where} holds NaN or infinite values (image {image} is the first)")
-    if chunk.size and (chunk.min() < 0 or chunk.max() > 1):
-        raise DataError(f"{where} holds values from {chunk.min():.4g} to {chunk.max():.4g}; float images must lie "
-                        "in [0, 1] (or give integer pixel codes)")
-    values = chunk.astype(np.float64)
-    values *= 1 << bits
-    return np.clip(np.round(values, out=values), 0, top, out=values).astype(_code_dtype(bits))
+    try:
+        return checked_codes(chunk, bits, where, first_row=first_row).astype(_code_dtype(bits))
+    except SemifreddoError as exc:
+        raise DataError(str(exc)) from None
 
 
 def _check_labels(y_train: np.ndarray, y_test: np.ndarray | None, spec: Spec, where: str) -> int:
@@ -424,9 +414,8 @@ def read_image_folder(path: Path, spec: Spec, task: str, *, batch_size: int, see
     destination = np.empty(len(files), np.int64)
     destination[order] = np.arange(len(files))
 
-    # Resize and colour conversion happen here, once; 8-bit pixels p stand for p / 256.
+    # Resize and colour conversion happen here, once; 8-bit pixels p stand for p / 255.
     codes = np.empty((len(files), h, w, c), _code_dtype(spec.input_bits))
-    top = (1 << spec.input_bits) - 1
     batches = iter(dataset)
     for first in range(0, len(files), IMAGE_BATCH):
         try:
@@ -434,8 +423,8 @@ def read_image_folder(path: Path, spec: Spec, task: str, *, batch_size: int, see
         except tf.errors.OpError:
             name, problem = _first_unreadable(files[first:first + IMAGE_BATCH], c)
             raise DataError(f"{name}: not a readable image ({problem})") from None
-        values = np.round(images.numpy().astype(np.float64) * 2.0 ** (spec.input_bits - 8))
-        codes[destination[first:first + len(values)]] = np.clip(values, 0, top).astype(codes.dtype)
+        values = np.clip(images.numpy().astype(np.float64) / 255.0, 0, 1)     # bilinear resizing stays in 0..255
+        codes[destination[first:first + len(values)]] = float_codes(values, spec.input_bits).astype(codes.dtype)
     prepared = f"resized to {h}x{w}, {conversion}"
     source = {"source": where, "format": "image folder", "sha256": _sha256_files(files, path), "split": how,
               "classes": class_names, "images": len(files), "prepared": prepared}

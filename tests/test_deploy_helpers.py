@@ -27,14 +27,18 @@ def package_emulated(converted_root: Path, dest: Path) -> Path:
 
 
 def images() -> np.ndarray:
+    """Held-out images as input codes (what the board takes)."""
     from semifreddo.models.datasets import load_task
     from semifreddo.models.spec import load_spec
 
-    return load_task(load_spec(SPEC), TASK_A).x_test[:N_IMAGES]
+    spec = load_spec(SPEC)
+    return load_task(spec, TASK_A).test_codes(N_IMAGES, spec.input_bits)
 
 
 def qkeras_outputs(build: Path, task: str, x: np.ndarray, repeat: int = 1) -> np.ndarray:
-    """What the QKeras model computes with the frozen core and ``task``'s weight set."""
+    """What the QKeras model computes with the frozen core and ``task``'s weight set, for input codes
+    ``x`` (the model computes on their grid values)."""
+    from semifreddo.deploy.contract.streams import grid_values
     from semifreddo.deploy.contract.weightset import read_weight_set
     from semifreddo.models.artifacts import BuildPaths
     from semifreddo.models.builder import set_repeat
@@ -44,4 +48,4 @@ def qkeras_outputs(build: Path, task: str, x: np.ndarray, repeat: int = 1) -> np
     spec = load_spec(SPEC)
     model = load_reference_model(spec, build, read_weight_set(BuildPaths.for_spec(spec, build).weightset(task)))
     set_repeat(model, spec, repeat)
-    return predict(model, x)
+    return predict(model, grid_values(x, spec.input_bits))

@@ -103,6 +103,7 @@ def test_emulated_board_runs_the_group_at_any_repeat_without_a_reload(group_of_t
     from semifreddo.models.builder import set_repeat
     from semifreddo.models.datasets import load_task
     from semifreddo.models.training import load_reference_model, predict
+    from semifreddo.deploy.contract.streams import grid_codes
     from semifreddo.deploy.contract.weightset import read_weight_set
 
     spec, build = group_of_two
@@ -111,11 +112,11 @@ def test_emulated_board_runs_the_group_at_any_repeat_without_a_reload(group_of_t
     sf = Semifreddo(layout.bundle, device=EmulatedDevice(tmp_path / "pl"))
     sf.switch("parity")
     model = load_reference_model(spec, build, read_weight_set(layout.bundle / "weightsets" / "parity.npz"))
-    x = load_task(spec, "parity").x_test[:10]
+    x = load_task(spec, "parity").x_test[:10]                 # on the input grid: the board takes its codes
     for repeat in (4, 1, 3):                       # the repeat count changes between runs, no reload
         sf.repeat = repeat
         set_repeat(model, spec, repeat)
-        np.testing.assert_array_equal(sf.run(x), predict(model, x))
+        np.testing.assert_array_equal(sf.run(grid_codes(x, spec.input_bits)), predict(model, x))
     assert sf.active_task == "parity" and sf.active_seq == 1
     with pytest.raises(Exception, match="repeat 5 is outside this IP's range 1..4"):
         sf.repeat = 5

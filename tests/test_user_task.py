@@ -81,10 +81,10 @@ def test_new_tasks_from_user_data_join_the_bundle_and_run_bit_exact(converted_bu
     for task, weights in (("mod3", weightsets / "mod3.npz"), ("size", weightsets / "thirds.npz"), ("parity", None)):
         weights = weights or weightsets / "parity.npz"
         with np.load(bundle / "samples" / f"{task}.npz", allow_pickle=False) as samples:
-            x = samples["x"][:12]
+            codes = samples["x"][:12]                           # samples hold input codes
+        assert codes.dtype == np.uint8
         proc = run_cli("reload", bundle, "--task", task, env=env)
         assert proc.returncode == 0 and f"task {task} active" in proc.stdout, proc.stderr
-        codes = np.round(x * 256).astype(np.uint8)               # the board takes 8-bit pixel codes too
         np.save(tmp_path / "x.npy", codes)
         proc = run_cli("run", bundle, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy", env=env)
         assert proc.returncode == 0 and f"from task {task}" in proc.stdout, proc.stderr

@@ -9,9 +9,12 @@ atomic. A crash or a full disk can therefore never leave a half-written artifact
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -27,7 +30,7 @@ def atomic_writer(path: str | os.PathLike, durable: bool = True) -> Iterator[Bin
     only not guaranteed to survive a power cut (for state that a power cut loses anyway)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -50,6 +53,54 @@ def atomic_write_text(path: str | os.PathLike, text: str, durable: bool = True) 
     atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
+TEMP_SUFFIX = ".tmp"
+_TEMP = re.compile(r"^\..+\.(\d+)-[^.]+\.tmp$")     # .<name>.<pid>-<random>.tmp, from atomic_writer
+
+
+def is_temp_file(name: str) -> bool:
+    """Whether ``name`` is an :func:`atomic_writer` temporary (never part of an artifact)."""
+    return bool(_TEMP.match(name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries that writers killed mid-write left under ``folder`` (their process is
+    gone); a live writer's are kept. Returns what was deleted."""
+    removed = []
+    for path in Path(folder).rglob(f"*{TEMP_SUFFIX}"):
+        match = _TEMP.match(path.name)
+        if match and path.is_file() and not _alive(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the C
+    library, kernel or file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
 def start_staging_dir(final: Path) -> Path:
     """A fresh, empty ``<final>.partial`` folder in which to build ``final``; see :func:`replace_dir`."""
     stage = final.with_name(final.name + ".partial")
@@ -62,11 +113,21 @@ def start_staging_dir(final: Path) -> Path:
 def replace_dir(stage: Path, final: Path) -> None:
     """Move the finished ``stage`` folder to ``final``, replacing what was there.
 
-    Each rename is atomic; between the two, ``final`` is briefly absent, never half-written.
+    Where Linux allows it the two folders are swapped in one atomic step, so ``final`` is always
+    either the old or the new folder, whatever kills the process (the old one is left in ``stage``
+    and deleted; a kill before that leaves it for the next :func:`start_staging_dir` to delete).
+    Elsewhere two renames through ``<final>.old``: between them ``final`` is briefly absent, never
+    half-written, and the next call puts a ``.old`` left without its ``final`` back first.
     """
     old = final.with_name(final.name + ".old")
     if old.exists():
-        shutil.rmtree(old)
+        if final.exists():
+            shutil.rmtree(old)
+        else:
+            os.replace(old, final)              # a swap killed half-way: the old folder comes back
+    if final.exists() and _exchange(stage, final):
+        shutil.rmtree(stage)
+        return
     if final.exists():
         os.replace(final, old)
     os.replace(stage, final)

@@ -164,6 +164,36 @@ def check_pynq_release(version: str) -> None:
 
 
 def read_bundle_manifest(folder) -> dict:
-    """The ``manifest.json`` of a deploy bundle (the one reader, on the host and on the board)."""
-    return read_artifact(Path(folder) / BUNDLE_MANIFEST, BUNDLE_FORMAT,
-                         "not a deploy bundle; build one with `semifreddo package`")
+    """The ``manifest.json`` of a deploy bundle (the one reader, on the host and on the board),
+    with the fields the driver and `bundle add` use checked: their types, and every file it names
+    a relative path inside the bundle."""
+    path = Path(folder) / BUNDLE_MANIFEST
+    manifest = read_artifact(path, BUNDLE_FORMAT, "not a deploy bundle; build one with `semifreddo package`")
+
+    def fail(problem: str):
+        raise SemifreddoError(f"{path}: damaged deploy bundle manifest ({problem}); "
+                              f"{FORMATS[BUNDLE_FORMAT].remedy}")
+
+    def inside(key: str, name) -> None:
+        if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+            fail(f"{key} {name!r} is not a relative path inside the bundle")
+
+    for key in ("core_id", "regmap_id", "ip_instance", "dma_instance"):
+        if not isinstance(manifest.get(key), str) or not manifest[key]:
+            fail(f"{key} is {manifest.get(key)!r}, expected a string")
+    inside("regmap", manifest.get("regmap"))
+    for key, required in (("tasks", True), ("files", True), ("samples", False)):
+        table = manifest.get(key, {} if not required else None)
+        if not isinstance(table, dict) or (table is None and required):
+            fail(f"{key} is {type(table).__name__}, expected a mapping of names to files")
+        for name, file in table.items():
+            inside(f"{key}.{name}", file if key != "files" else name)
+    emulator = manifest.get("emulator")
+    if emulator is not None and not isinstance(emulator, dict):
+        fail(f"emulator is {type(emulator).__name__}, expected a mapping")
+    for key, name in (("bitstream", manifest.get("bitstream")), ("emulator.bitstream", (emulator or {}).get("bitstream"))):
+        if name is not None:
+            inside(key, name)
+    if not isinstance(manifest.get("notebooks", []), list):
+        fail("notebooks is not a list")
+    return manifest

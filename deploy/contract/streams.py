@@ -1,9 +1,17 @@
 """The data the IP streams: images in, output codes out (numpy and the standard library only).
 
 Input: one 32-bit AXI-Stream beat per pixel, channel ``c``'s unsigned code in bits
-``[c*b, (c+1)*b)`` where ``b`` is the input bit width. Images may be given as floats in [0, 1]
-(quantized here exactly as the QKeras model's input quantizer does: round half to even, clip to
-``0 .. 2**b - 1``, value ``code / 2**b``) or as integer codes.
+``[c*b, (c+1)*b)`` where ``b`` is the input bit width. Images may be given as integer codes
+``0 .. 2**b - 1`` or as floats in [0, 1], which become codes by the one input quantization of the
+toolkit, :func:`float_codes`: ``code = round(v * (2**b - 1))``, round half to even (the 8-bit image
+convention ``code = v * 255``: 0.0 and 1.0 are the darkest and the brightest code). The QKeras
+model computes on the grid value ``code / 2**b`` (:func:`grid_values`); every stage (the shipped
+datasets, user data, ``semifreddo run``/``csim``, the driver, the samples in a bundle) maps floats
+through :func:`float_codes`, so a float image reaches the IP as the codes its weight set was
+trained on. Nothing saturates silently: floats outside [0, 1], codes outside ``0 .. 2**b - 1``,
+NaN, dtypes that cannot be pixels (bool, complex, strings, objects) and a wrong channel count are
+refused with one line; ``scale=`` (``--input-scale``) divides images first (16 for scikit-learn's
+digits at 0..16, 255 for 8-bit images meant as floats).
 
 Output: one beat per value, the two's-complement code of the head's output format, sign-extended
 to 32 bits. Values are ``code * 2**-frac`` and are returned shaped like the QKeras model's
@@ -30,28 +38,74 @@ def output_shape(io: dict) -> tuple[int, ...]:
     return tuple(int(v) for v in io["output_shape"])
 
 
-def input_codes(images, io: dict) -> np.ndarray:
+def float_codes(values, bits: int) -> np.ndarray:
+    """The input quantization: floats in [0, 1] -> ``bits``-bit codes ``round(v * (2**bits - 1))``
+    (round half to even). The caller has checked the range (:func:`input_codes`)."""
+    top = (1 << bits) - 1
+    return np.round(np.asarray(values, dtype=np.float64) * top).astype(np.uint32)
+
+
+def grid_values(codes, bits: int) -> np.ndarray:
+    """Codes -> the values the QKeras model computes on, ``code / 2**bits`` (exact in float32)."""
+    return (np.asarray(codes, dtype=np.float64) / (1 << bits)).astype(np.float32)
+
+
+def grid_codes(values, bits: int) -> np.ndarray:
+    """Grid values ``code / 2**bits`` (the models' training arrays) -> their codes, exactly."""
+    return np.round(np.asarray(values, dtype=np.float64) * (1 << bits)).astype(np.uint32)
+
+
+def checked_codes(array: np.ndarray, bits: int, where: str = "images", scale: float | None = None,
+                  first_row: int = 0) -> np.ndarray:
+    """Images (any shape) -> their ``bits``-bit codes (uint32), or one line saying what is wrong.
+
+    Integers are codes and must lie in ``0 .. 2**bits - 1``; floats must lie in [0, 1] and go
+    through :func:`float_codes`. ``scale`` divides the images first (then any real dtype is taken
+    as values). ``first_row`` numbers the first image in messages (for data read in chunks)."""
+    top = (1 << bits) - 1
+    dtype = array.dtype
+    if dtype.kind not in "uif":          # not bool, complex, strings, objects, dates or time spans
+        raise SemifreddoError(f"{where} have dtype {dtype}, which cannot be pixels; give floats in [0, 1] or integer "
+                              f"{bits}-bit pixel codes 0..{top}")
+    if scale is not None:
+        scale = float(scale)
+        if not np.isfinite(scale) or scale <= 0:
+            raise SemifreddoError(f"input scale {scale:g} must be a positive number (the value that means full "
+                                  "brightness, e.g. 255 or 16)")
+        array = array.astype(np.float64) / scale
+    elif dtype.kind in "ui":
+        if array.size and (array.min() < 0 or array.max() > top):
+            raise SemifreddoError(f"{where} hold integer pixel codes from {array.min()} to {array.max()}; integer "
+                                  f"images are codes of the {bits}-bit input and must lie in 0..{top} (for other "
+                                  f"integers give --input-scale MAX, the value that means full brightness)")
+        return array.astype(np.uint32)
+    finite = np.isfinite(array)
+    if not finite.all():
+        image = first_row + int(np.flatnonzero(~finite.reshape(len(array), -1).all(axis=1))[0]) if array.ndim else 0
+        raise SemifreddoError(f"{where} hold NaN or infinite values (image {image} is the first)")
+    if array.size and (array.min() < 0 or array.max() > 1):
+        low, high = float(array.min()), float(array.max())
+        hint = (f"divide them by their maximum or give --input-scale {high:g}" if low >= 0
+                else "shift and scale them into [0, 1] first (negative values are not pixels)")
+        raise SemifreddoError(f"{where} hold floats from {low:.4g} to {high:.4g}"
+                              f"{' after dividing by the scale ' + format(scale, 'g') if scale is not None else ''}; "
+                              f"float images must lie in [0, 1]: {hint}")
+    return float_codes(array, bits)
+
+
+def input_codes(images, io: dict, scale: float | None = None) -> np.ndarray:
     """Validate a batch (or a single image) and return its pixel codes, shape (n, h, w, c)."""
     shape = frame_shape(io)
-    bits = int(io["input_bits"])
     array = np.asarray(images)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise SemifreddoError(f"images have dtype {array.dtype}; expected floats in [0, 1] or integer "
-                              f"{bits}-bit pixel codes")
     if array.shape == shape:
         array = array[None]
+    if array.ndim == 4 and array.shape[1:3] == shape[:2] and array.shape[3] != shape[2]:
+        raise SemifreddoError(f"images have shape {array.shape}: {array.shape[3]} channel(s) per pixel, this IP takes "
+                              f"{shape[2]}; expected (n, {', '.join(map(str, shape))})")
     if array.ndim != 4 or array.shape[1:] != shape:
         raise SemifreddoError(f"images have shape {array.shape}; expected (n, {', '.join(map(str, shape))}) "
                               f"or a single image {shape}")
-    top = (1 << bits) - 1
-    if np.issubdtype(array.dtype, np.integer):
-        if array.size and (array.min() < 0 or array.max() > top):
-            raise SemifreddoError(f"integer images are pixel codes and must lie in 0..{top} "
-                                  f"({bits}-bit input), got {array.min()}..{array.max()}")
-        return array.astype(np.uint32)
-    if not np.isfinite(array).all():
-        raise SemifreddoError("images contain NaN or infinite values")
-    return np.clip(np.round(array.astype(np.float64) * (1 << bits)), 0, top).astype(np.uint32)
+    return checked_codes(array, int(io["input_bits"]), scale=scale)
 
 
 def pack_pixels(codes: np.ndarray, io: dict) -> np.ndarray:
@@ -71,14 +125,23 @@ def output_values(beats: np.ndarray, n_frames: int, io: dict) -> np.ndarray:
     return values.astype(np.float32).reshape((n_frames,) + output_shape(io))
 
 
+def add_input_scale_argument(p) -> None:
+    """The command-line option ``--input-scale``: the value that means full brightness (for `run` and `csim`)."""
+    p.add_argument("--input-scale", type=float, metavar="MAX",
+                   help="divide the images by MAX first, the value that means full brightness (e.g. 255 for "
+                        "8-bit images stored as floats, 16 for scikit-learn's digits); the result must lie in [0, 1]")
+
+
 def load_images(path) -> np.ndarray:
     """Images from a plain .npy file (never unpickled), for the commands that take ``--input``."""
     try:
         images = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise SemifreddoError(f"{path}: no such file") from None
-    except ValueError as exc:
-        raise SemifreddoError(f"{path}: not a plain .npy array ({exc})") from None
+    except IsADirectoryError:
+        raise SemifreddoError(f"{path}: is a folder, not a .npy file") from None
+    except Exception as exc:             # numpy's header parser raises many kinds; nothing is unpickled
+        raise SemifreddoError(f"{path}: not a plain .npy array ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(images, np.ndarray):
         raise SemifreddoError(f"{path}: expected one .npy array, got an .npz archive")
     return images

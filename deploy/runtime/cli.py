@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..contract import streams
 from ..contract.errors import SemifreddoError
 
 STAGE = 4    # where these commands appear in `semifreddo --help` (pipeline order)
@@ -44,7 +45,7 @@ def cmd_run(args) -> int:
     images = load_images(args.input)
     if args.repeat is not None:
         sf.repeat = args.repeat
-    outputs = sf.run(images, batch=args.batch)
+    outputs = sf.run(images, batch=args.batch, scale=args.input_scale)
     save_outputs(args.output, outputs)
     report = sf.last_run
     print(f"{args.output}: {outputs.shape[0]} output(s) of shape {outputs.shape[1:]} from task "
@@ -89,13 +90,15 @@ def register(sub) -> None:
 
     p = sub.add_parser("run", help="run images on the board with the active task",
                        description="Stream images through the IP with the active task. Input: a .npy array of "
-                                   "shape (n, h, w, c) or (h, w, c), floats in [0, 1] or integer pixel codes. "
+                                   "shape (n, h, w, c) or (h, w, c), floats in [0, 1] (code = round(v * (2^bits - 1))) or integer "
+                                   "pixel codes; anything else is refused (--input-scale divides first). "
                                    "Output: a .npy array shaped and scaled like the QKeras model's output.")
     _common(p)
     p.add_argument("--input", required=True, type=Path, metavar="X.npy", help="input images")
     p.add_argument("--output", required=True, type=Path, metavar="Y.npy", help="where to write the outputs")
     p.add_argument("--repeat", type=int, metavar="N", help="set the repeat count first (kept on the board)")
     p.add_argument("--batch", type=int, default=1024, metavar="N", help="frames per DMA transfer (default 1024)")
+    streams.add_input_scale_argument(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="print the board's active task, core id and repeat count",

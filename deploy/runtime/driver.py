@@ -19,7 +19,10 @@ PYNQ parsed from the .hwh, and the IP's ``core_id``/``regmap_id`` registers agai
 last and starts the IP with ``commit`` equal to the active sequence number, so no commit can land
 inside a run: every output of one ``run`` comes from one task. ``switch`` takes the same lock; if
 a run is in flight it refuses at once with :class:`BoardBusy` (``wait=SECONDS`` retries until the
-run ends), and the previous task stays active. A streaming script therefore switches between two
+run ends), and the previous task stays active. Two switches, from any processes, queue for each
+other on a second lock (``switch.lock``, taken before the run lock): both are made, one after the
+other, and the active task is the one committed last. The locks are ``flock`` locks, released by
+the kernel when their holder dies, so a killed process never leaves a stale lock. A streaming script therefore switches between two
 ``run`` calls, from the same or another process; images keep flowing before and after it.
 
 The device: an explicit ``device=`` argument, else ``SEMIFREDDO_DEVICE=emulated`` (the emulated
@@ -214,6 +217,7 @@ class Semifreddo:
         self.last_run: RunReport | None = None
         runtime = Path(getattr(self.device, "state_dir", None) or Path(tempfile.gettempdir()) / "semifreddo-pl")
         self._run_lock = runtime / "run.lock"
+        self._switch_lock = runtime / "switch.lock"
         self._journal = runtime / "active-task.json"
         self._identify()
         lo, hi = self.regmap.repeat_range
@@ -278,7 +282,9 @@ class Semifreddo:
         """The task committed last by this driver, from any process (None if unknown)."""
         try:
             journal = json.loads(self._journal.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (OSError, ValueError):                    # missing, or damaged (not UTF-8, not JSON)
+            return None
+        if not isinstance(journal, dict):
             return None
         same_pl = journal.get("bitfile") == str(self.bitfile)
         return journal.get("task") if same_pl and journal.get("active_seq") == self.active_seq else None
@@ -307,7 +313,8 @@ class Semifreddo:
         # A task added to the bundle under a name of its own (`bundle add --task`) goes by that name.
         name = task_or_file if isinstance(task_or_file, str) and task_or_file in self.tasks else ws.task
         try:
-            with self._lock(wait):
+            # Switches queue for each other (a switch takes milliseconds), then for the run lock.
+            with file_lock(self._switch_lock, wait=None), self._lock(wait):
                 if not self.ip.idle:
                     raise BoardBusy("the IP is busy with a run; the switch was not made and the previous task "
                                     "is still active")
@@ -338,11 +345,13 @@ class Semifreddo:
 
     # --- run -----------------------------------------------------------------------------------
 
-    def run(self, images, batch: int = DEFAULT_BATCH) -> np.ndarray:
+    def run(self, images, batch: int = DEFAULT_BATCH, scale: float | None = None) -> np.ndarray:
         """Outputs of the active task for ``images`` (floats in [0, 1] or integer pixel codes,
-        shape (n, h, w, c) or one image), shaped and scaled like the QKeras model's."""
+        shape (n, h, w, c) or one image), shaped and scaled like the QKeras model's. ``scale``
+        divides the images first (e.g. 255, or 16 for scikit-learn's digits); anything outside
+        the input's range is refused (:func:`semifreddo.deploy.contract.streams.input_codes`)."""
         started = time.perf_counter()
-        codes = input_codes(images, self.io)
+        codes = input_codes(images, self.io, scale)
         n_in, n_out = int(self.io["input_beats"]), int(self.io["output_beats"])
         batch = max(1, min(int(batch), len(codes) or 1))
         outputs, batches = [], 0

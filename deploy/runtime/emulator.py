@@ -85,6 +85,24 @@ class EmulatedMetadata:
         self.systemgraph = None
 
 
+def check_state(state: dict, store: Path) -> None:
+    """The PL state's fields must have the types the emulator reads (a damaged file is refused)."""
+    def word(v):
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 32
+
+    problems = [key for key, ok in (
+        *((key, key in state and (state[key] is None or isinstance(state[key], str)))
+          for key in ("bitfile_name", "bitfile_hash", "timestamp")),
+        ("registers", isinstance(state.get("registers"), dict)
+         and all(k.isdigit() and word(v) for k, v in state["registers"].items())),
+        ("bank", isinstance(state.get("bank"), list) and all(map(word, state["bank"]))),
+        ("active_words", isinstance(state.get("active_words"), list) and all(map(word, state["active_words"]))),
+        ("active_seq", word(state.get("active_seq")))) if not ok]
+    if problems:
+        raise SemifreddoError(f"{store}: emulated PL state is damaged ({', '.join(problems)} malformed); delete it to "
+                              "power-cycle the emulated board")
+
+
 def read_hardware(bitfile: str | Path) -> dict:
     return read_artifact(Path(bitfile).with_suffix(".json"), HARDWARE_FORMAT,
                          f"the emulated bitstream {Path(bitfile).name} has no hardware description beside it; "
@@ -143,10 +161,11 @@ class EmulatedDevice(Device):
         if (st.st_mtime_ns, st.st_ino, st.st_size) != self._seen:
             try:
                 state = json.loads(self._store.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
+            except (OSError, ValueError) as exc:          # ValueError: not JSON, not UTF-8
                 raise SemifreddoError(f"{self._store}: emulated PL state is unreadable ({exc}); delete it to "
                                       "power-cycle the emulated board") from None
             check_format(state, STATE_FORMAT, str(self._store))
+            check_state(state, self._store)
             self._state = state
             self._seen = (st.st_mtime_ns, st.st_ino, st.st_size)
 
