@@ -212,7 +212,7 @@ def register(sub) -> None:
     p = sub.add_parser("boards", help="list the boards the flow can build for",
                        description="List the board table: FPGA part, board files, PS IP, HP port width, "
                                    "default clock; then which shipped spec fits which board, estimated from each "
-                                   "spec's trained core. Adding a board is one entry in deploy/boards.py.")
+                                   "spec's trained core. Adding a board is one entry in deploy/contract/boards.py.")
     p.add_argument("--build", metavar="DIR", default="build",
                    help="build folder with the shipped specs' trained cores (default: build)")
     p.set_defaults(func=cmd_boards)

@@ -6,7 +6,7 @@ On the board (defaults for PYNQ's SD-card images; every one can be changed):
                                                 weight sets, register map, manifest.json)
     /home/xilinx/jupyter_notebooks/<overlay>/   the notebooks, and ``bundle`` -> the overlay folder
 
-A board whose PYNQ lives elsewhere says so in the board table (``deploy/boards.py``): the Kria
+A board whose PYNQ lives elsewhere says so in the board table (``deploy/contract/boards.py``): the Kria
 KV260 under Kria-PYNQ logs in as ``ubuntu``, takes the overlay in ``/home/ubuntu/pynq/overlays/``
 and the notebooks in ``/home/root/jupyter_notebooks/``, where Kria-PYNQ's Jupyter serves them. The
 bundle's manifest names its board, so ``deploy`` picks the right defaults.

@@ -51,6 +51,9 @@ OPT_FLAGS = "-O1 -fPIC -fno-gnu-unique -fno-exceptions " + NO_ACCESS_WARNINGS
 
 _lock = threading.Lock()
 _sequences: dict[str, int] = {}       # library path -> last commit sequence number used in this process
+_copies: dict[str, list] = {}         # library path -> SimulatedIPs of private copies of it (run()'s workers)
+# Below this many frames per core, run() keeps to one core (a start costs little, a copy's first load more).
+MIN_FRAMES_PER_WORKER = 16
 
 
 def library_key(hls_dir: Path) -> str:
@@ -70,15 +73,20 @@ def _compile(hls_dir: Path, command: list[str], what: str) -> None:
         raise SemifreddoError(f"{what} failed to compile; see {log}")
 
 
-def _top_object(hls_dir: Path, key: str) -> Path:
-    """The IP's C++ compiled once; the simulation library and the test bench both link it."""
-    obj = hls_dir / "csim" / f"semifreddo_top-{key}.o"
+def _object(hls_dir: Path, source: str, key: str) -> Path:
+    """``source`` compiled once into ``csim/<stem>-<key>.o``."""
+    obj = hls_dir / "csim" / f"{Path(source).stem}-{key}.o"
     if not obj.exists():
         tmp = obj.with_suffix(f".{os.getpid()}.tmp.o")
-        _compile(hls_dir, [COMPILER, "-c", *OPT_FLAGS.split(), *CFLAGS.split(), "firmware/semifreddo_top.cpp",
-                           "-o", str(tmp.relative_to(hls_dir))], "the IP's C++")
+        _compile(hls_dir, [COMPILER, "-c", *OPT_FLAGS.split(), *CFLAGS.split(), source,
+                           "-o", str(tmp.relative_to(hls_dir))], f"the C++ of {source}")
         os.replace(tmp, obj)
     return obj
+
+
+def _top_object(hls_dir: Path, key: str) -> Path:
+    """The IP's C++ compiled once; the simulation library and the test bench both link it."""
+    return _object(hls_dir, "firmware/semifreddo_top.cpp", key)
 
 
 def build_library(hls_dir: Path) -> Path:
@@ -95,13 +103,19 @@ def build_library(hls_dir: Path) -> Path:
         if lib.exists():
             return lib
         csim_dir.mkdir(exist_ok=True)
-        obj = _top_object(hls_dir, key)
+        # The IP and the C ABI bridge are two translation units: g++ compiles them side by side (the
+        # IP takes most of the time, so this only saves the bridge's few seconds on a second core).
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            top = pool.submit(_top_object, hls_dir, key)
+            bridge = pool.submit(_object, hls_dir, "semifreddo_bridge.cpp", key)
+            objects = [top.result(), bridge.result()]
         tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-        _compile(hls_dir, [COMPILER, *OPT_FLAGS.split(), "-shared", *CFLAGS.split(), "semifreddo_bridge.cpp",
-                           str(obj.relative_to(hls_dir)), "-o", str(tmp.relative_to(hls_dir))],
-                 "the C simulation library")
+        _compile(hls_dir, [COMPILER, *OPT_FLAGS.split(), "-shared", *(str(obj.relative_to(hls_dir)) for obj in objects),
+                           "-o", str(tmp.relative_to(hls_dir))], "the C simulation library")
         os.replace(tmp, lib)
-        for stale in [*csim_dir.glob("libsemifreddo-*.so"), *csim_dir.glob("semifreddo_top-*.o")]:
+        for stale in [*csim_dir.glob("libsemifreddo-*.so"), *csim_dir.glob("*-*.o")]:
             if key not in stale.name:
                 stale.unlink()       # a process that still has it loaded keeps its mapping
         builds = csim_dir / "builds.json"
@@ -172,21 +186,56 @@ class CSim:
         return check_compatible(weights, self.core_id, self.regmap)
 
     def run(self, images, weights: WeightSet | str | os.PathLike, repeat: int | None = None,
-            batch: int = 4096, scale: float | None = None) -> np.ndarray:
-        """Outputs for ``images`` with ``weights`` committed, shaped and scaled like the QKeras model's."""
+            batch: int = 4096, workers: int | None = None,
+            scale: float | None = None) -> np.ndarray:
+        """Outputs for ``images`` with ``weights`` committed, shaped and scaled like the QKeras model's.
+
+        The frames are spread over ``workers`` cores (default: every core): frames are independent,
+        and each core runs its share through a private copy of the library (its own active registers
+        and line buffers), committing ``weights`` at each start as the first core does. The outputs
+        are the same whatever the split (``tests/test_hls.py``)."""
         ws = self.check_weights(weights)
         lo, hi = self.regmap.repeat_range
         repeat = lo if repeat is None else int(repeat)
         if not lo <= repeat <= hi:
             raise SemifreddoError(f"repeat {repeat} is outside this IP's range {lo}..{hi}")
         codes = input_codes(images, self.io, scale)
-        key = str(self.library)
+        n = max(1, min(workers or os.cpu_count() or 1, len(codes) // MIN_FRAMES_PER_WORKER))
+        parts = np.array_split(codes, n) if n > 1 else [codes]
+        ips = [self._ip, *self._library_copies(n - 1)]
+        if n == 1:
+            return self._run_on(ips[0], codes, ws, repeat, batch)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=n) as pool:     # ctypes lets go of the GIL during sf_start
+            done = list(pool.map(lambda job: self._run_on(job[0], job[1], ws, repeat, batch), zip(ips, parts)))
+        return np.concatenate(done)
+
+    def _library_copies(self, count: int) -> list:
+        """``count`` private copies of the library, loaded (a copy of the file: the dynamic loader
+        would hand back the same object, and the same statics, for the same file)."""
+        import atexit
+        import tempfile
+
+        with _lock:
+            have = _copies.setdefault(str(self.library), [])
+            while len(have) < count:
+                folder = Path(tempfile.mkdtemp(prefix="semifreddo-csim-"))
+                atexit.register(shutil.rmtree, folder, True)
+                copy = folder / self.library.name
+                shutil.copyfile(self.library, copy)
+                have.append(SimulatedIP.load(copy))
+            return have[:count]
+
+    def _run_on(self, ip, codes, ws: WeightSet, repeat: int, batch: int) -> np.ndarray:
+        """``codes`` through one loaded library, ``batch`` frames per start, ``ws`` committed each start."""
+        key = str(ip.path)
         outputs = []
         for first in range(0, len(codes), batch):
             chunk = codes[first:first + batch]
             with _lock:
-                seq = _sequences[key] = self._ip.new_sequence(_sequences.get(key, 0))
-            beats, status = self.start(ws.words, seq, repeat, len(chunk), pack_pixels(chunk, self.io))
+                seq = _sequences[key] = ip.new_sequence(_sequences.get(key, 0))
+            beats, status = ip.start(ws.words, seq, repeat, len(chunk), pack_pixels(chunk, self.io))
             if status["active_seq"] != seq:
                 raise SemifreddoError("C simulation: the commit did not take effect")
             outputs.append(output_values(beats, len(chunk), self.io))

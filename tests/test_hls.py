@@ -160,6 +160,21 @@ def test_outputs_depend_on_weights_and_repeat(converted_build):
     np.testing.assert_array_equal(sim.run(x, read_weight_set(paths.weightset("parity")), repeat=1), a)
 
 
+def test_frames_spread_over_cores_give_the_outputs_of_one_core(converted_build):
+    """Spreading the frames over private copies of the library (their own active registers and line
+    buffers) gives the outputs of one core, bit for bit, at any split and batch size."""
+    spec = load_spec("digits")
+    paths = BuildPaths.for_spec(spec, converted_build("digits"))
+    from semifreddo.models.datasets import load_task
+
+    x = load_task(spec, "parity").x_test[:80]
+    sim, ws = CSim(paths.hls), read_weight_set(paths.weightset("parity"))
+    one = sim.run(x, ws, repeat=2, workers=1)
+    for workers, batch in ((2, 4096), (3, 7)):
+        np.testing.assert_array_equal(sim.run(x, ws, repeat=2, workers=workers, batch=batch), one)
+    np.testing.assert_array_equal(sim.run(x, ws, repeat=2, workers=1), one)   # the first copy keeps its state right
+
+
 def test_library_is_built_once_per_core(converted_build):
     spec = load_spec("pixels")
     build = converted_build("pixels")
