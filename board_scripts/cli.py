@@ -198,7 +198,7 @@ def cmd_deploy(args) -> int:
 
 
 def register(sub) -> None:
-    from semifreddo.models.cli import add_spec_argument
+    from semifreddo.models.cli_args import add_spec_argument
 
     def spec_board(p, force=False):
         add_spec_argument(p)

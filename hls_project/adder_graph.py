@@ -208,6 +208,7 @@ def graph_verilog(comb, name: str = "top", levels_per_stage: int = LEVELS_PER_ST
         VerilogModel(comb, name, tmp, latency_cutoff=levels_per_stage, print_latency=False).write()
         src = Path(tmp) / "src"
         design = "\n".join(p.read_text() for p in sorted(src.glob("*.v")) if p.stem != f"{name}_wrapper")
-        # da4ml's library modules (shift_adder, negative, ...), those the design instantiates.
-        library = [p.read_text() for p in sorted((src / "static").glob("*.v")) if f"{p.stem} " in design]
+        # da4ml's whole library (shift_adder, negative, ...): Yosys reads it deferred and elaborates
+        # only the modules the top instantiates (estimate/yosys.py).
+        library = [p.read_text() for p in sorted((src / "static").glob("*.v"))]
         return "\n".join([design, *library])

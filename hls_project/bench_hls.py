@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- throughput ---------------------------------------------------------------------------
     print(f"[5/5] throughput on {args.inputs} held-out inputs (ours on {os.cpu_count()} cores)")
-    ws = read_weight_set(BuildPaths.for_spec(spec, bench_build).weightset(spec.source))
-    x = held_out_inputs(spec, spec.source, args.inputs)
+    ws = read_weight_set(BuildPaths.for_spec(spec, bench_build).weightset(spec.data.source))
+    x = held_out_inputs(spec, spec.data.source, args.inputs)
     x_grid = grid_values(x, spec.input_bits)                      # what the QKeras model and hls4ml compute on
     sim = csim_module.CSim(ours.hls_dir)
     sim.run(x, ws, spec.repeat_default)                         # warm up (commit, page-in, every core's copy)

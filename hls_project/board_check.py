@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=200)
     args = parser.parse_args(argv)
 
-    from semifreddo.models.cli import quiet_tensorflow
+    from semifreddo.models.cli_args import quiet_tensorflow
     from semifreddo.models.spec import load_spec
 
     quiet_tensorflow()
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     spec = load_spec(args.spec)
     work = args.bundle.parent / "board-demo"
     work.mkdir(exist_ok=True)
-    task_a, task_b = (t.task for t in spec.targets[:2])
+    task_a, task_b = (t.task for t in spec.data.targets[:2])
     all_equal = True
     for task in (task_a, task_b):
         x = held_out_inputs(spec, task, args.samples)

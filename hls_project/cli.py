@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from semifreddo.deploy.contract.streams import add_input_scale_argument
-from semifreddo.models.cli import add_build_argument, add_hardware_arguments, add_spec_argument, hardware_choice
+from semifreddo.models.cli_args import add_build_argument, add_hardware_arguments, add_spec_argument, hardware_choice
 
 STAGE = 2    # where these commands appear in `semifreddo --help` (pipeline order)
 

@@ -57,7 +57,7 @@ def conversion_model(spec: Spec, build, with_weights: bool = True):
     core = load_core(paths.core, spec)
     model = build_network(hardware_layout(spec), shared_repeats=False, repeat=spec.repeat_max, storage_grid=True)
     apply_codes(model, frozen_tensors(spec), core.codes)
-    source = paths.weightset(spec.source)
+    source = paths.weightset(spec.data.source)
     if with_weights and source.exists():
         apply_codes(model, configurable_tensors(spec), read_weight_set(source, expect_core_id=core.core_id).codes())
     return model, core
@@ -116,12 +116,12 @@ def _write_tb_data(spec: Spec, build, hls_dir: Path, plan: HardwarePlan) -> None
     from semifreddo.models.training import load_reference_model, predict
 
     paths = BuildPaths.for_spec(spec, build)
-    source = paths.weightset(spec.source)
+    source = paths.weightset(spec.data.source)
     if not source.exists():
         return
     ws = read_weight_set(source, expect_core_id=plan.core_id, expect_regmap=plan.regmap)
     rmap = plan.regmap
-    images = load_task(spec, spec.source).x_test[:TB_FRAMES]        # on the input grid
+    images = load_task(spec, spec.data.source).x_test[:TB_FRAMES]        # on the input grid
     model = load_reference_model(spec, build, ws)
     set_repeat(model, spec, spec.repeat_default)
     expected = predict(model, images).reshape(-1).astype(np.float64) * 2.0 ** spec.head_output.frac

@@ -92,7 +92,7 @@ def save_core(path: Path, spec: Spec, codes: dict[str, np.ndarray], metrics: dic
     core_id = compute_core_id(spec, codes)
     manifest = {
         **stamp(CORE_FORMAT), "core_id": core_id, "spec": spec.name,
-        "source_task": spec.source, "metrics": metrics, "structure": frozen_structure(spec),
+        "source_task": spec.data.source, "metrics": metrics, "structure": frozen_structure(spec),
     }
     buffer = io.BytesIO()
     arrays = {name: np.asarray(value, dtype=np.int32) for name, value in codes.items()}

@@ -64,11 +64,11 @@ def run_point(spec, fraction, build: Path, epochs_scale: float, task_epochs_scal
     from .training import quality, train_core, train_task
 
     variant = spec if fraction == SHIPPED else spec.with_frozen_fraction(fraction)
-    core_epochs = max(1, round(variant.train_core.epochs * epochs_scale))
-    task_epochs = max(1, round(variant.train_task.epochs * task_epochs_scale))
+    core_epochs = max(1, round(variant.data.train_core.epochs * epochs_scale))
+    task_epochs = max(1, round(variant.data.train_task.epochs * task_epochs_scale))
     train_core(variant, build, epochs=core_epochs)
     rows = []
-    for target in variant.targets:
+    for target in variant.data.targets:
         for method in METHODS:
             start = time.perf_counter()
             result = train_task(variant, target.task, build, mode=method, epochs=task_epochs)

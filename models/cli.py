@@ -13,11 +13,11 @@ Every error about bad input is one line on stderr, ``semifreddo: error: ...``, w
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import warnings
 
 from semifreddo.deploy.contract.errors import SemifreddoError
+
+from .cli_args import add_build_argument, add_progress_argument, add_spec_argument, quiet_tensorflow
 
 EPILOG = """\
 typical session:
@@ -29,54 +29,6 @@ typical session:
 SPEC is a shipped spec name (digits, digits-lean, pixels) or a path to a YAML file; the schema is in
 models/specs/README.md. Results go under BUILD/<spec name>/ (BUILD is --build, default build/).
 """
-
-
-def add_spec_argument(parser: argparse.ArgumentParser) -> None:
-    from .spec import shipped_specs
-
-    parser.add_argument("spec", metavar="SPEC",
-                        help=f"shipped spec name ({', '.join(shipped_specs())}) or path to a spec YAML file")
-
-
-def add_build_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--build", metavar="DIR", default="build",
-                        help="build folder; results go under DIR/<spec name>/ (default: build)")
-
-
-def add_hardware_arguments(parser: argparse.ArgumentParser, board_help: str) -> None:
-    """--board and --multipliers: the hardware choices a command may override (see hardware_choice)."""
-    parser.add_argument("--board", metavar="BOARD", help=board_help)
-    parser.add_argument("--multipliers", choices=("auto", "dsp", "lut"),
-                        help="where configurable multipliers go (default: the spec's hardware.multipliers): auto = "
-                             "DSP48s while the board's last, then LUTs; dsp; lut")
-
-
-def hardware_choice(spec, args, action: str):
-    """The spec with the board and multiplier policy the command line asks for."""
-    from semifreddo.deploy.contract.boards import fpga_board
-
-    changes = {}
-    if args.board:
-        changes["board"] = fpga_board(args.board, action).name
-    dsp = getattr(args, "dsp", False)
-    if dsp and args.multipliers not in (None, "dsp"):
-        raise SemifreddoError(f"--dsp and --multipliers {args.multipliers} disagree; give one of them")
-    if dsp or args.multipliers:
-        changes["multipliers"] = "dsp" if dsp else args.multipliers
-    return spec.replace(**changes) if changes else spec
-
-
-def add_progress_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-progress", dest="progress", action="store_false",
-                        help="do not show progress bars")
-
-
-def quiet_tensorflow() -> None:
-    """Keep TensorFlow's start-up chatter off the terminal (errors still show)."""
-    # Level 3 also hides TensorFlow's spurious CUDA-plugin errors on machines without a GPU.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.filterwarnings("ignore", message=".*keras.constraints.serialize.*")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 # --------------------------------------------------------------------------------------------
@@ -101,8 +53,8 @@ def cmd_train_core(args) -> int:
     result = train_core(spec, args.build, epochs=args.epochs, subset=args.subset, progress=args.progress)
     key, value = quality(result.metrics)
     print(f"frozen core {result.core.core_id} -> {result.core.path}")
-    print(f"source task {spec.source}: {key} {value:.4f} on {result.metrics['n_test']} held-out samples")
-    print(f"weight set  {spec.source} -> {result.weightset}")
+    print(f"source task {spec.data.source}: {key} {value:.4f} on {result.metrics['n_test']} held-out samples")
+    print(f"weight set  {spec.data.source} -> {result.weightset}")
     return 0
 
 
@@ -114,7 +66,7 @@ def cmd_train_task(args) -> int:
         return train_task_from_data(spec, args)
     if args.replace:
         raise SemifreddoError("--replace is for --data: retraining one of the spec's tasks from your own data")
-    tasks = [t.task for t in spec.targets] if args.task == ["all"] else args.task
+    tasks = [t.task for t in spec.data.targets] if args.task == ["all"] else args.task
     for task in tasks:
         spec.target(task)   # validate every name before training anything
     check_repeat(spec, args.repeat)
@@ -147,7 +99,7 @@ def train_task_from_data(spec, args) -> int:
     task = args.task[0]
     if not is_valid_name(task):
         raise SemifreddoError(f"task name {task!r}: {NAME_RULE}")
-    if task == spec.source:
+    if task == spec.data.source:
         raise SemifreddoError(f"{task!r} is the source task of spec {spec.name}: its weight set comes with the "
                               "frozen core (`semifreddo train-core`); choose another task name")
     if task in spec.task_names and not args.replace:
@@ -158,7 +110,7 @@ def train_task_from_data(spec, args) -> int:
     quiet_tensorflow()
     from .userdata import describe_source, load_user_task
 
-    data = load_user_task(spec, task, args.data, batch_size=spec.train_task.batch_size)
+    data = load_user_task(spec, task, args.data, batch_size=spec.data.train_task.batch_size)
     print(describe_source(data))
     from .training import quality, train_task
 

@@ -41,7 +41,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from semifreddo.deploy.contract.streams import checked_codes, grid_codes, grid_values
+from semifreddo.deploy.contract.streams import checked_codes, grid_values
 
 from .spec import CUSTOM_DATASET, Spec
 from .taskdata import TaskData
@@ -58,10 +58,10 @@ def quantize_input(values: np.ndarray, bits: int) -> np.ndarray:
 
 
 def load_task(spec: Spec, task: str) -> TaskData:
-    if spec.dataset == CUSTOM_DATASET:           # the spec's own data: its source task
-        return load_user_task(spec, task, spec.data_path, batch_size=spec.train_core.batch_size)
-    if spec.dataset == "digits":
-        return _digits_task(task, spec.seed, spec.input_bits)
+    if spec.data.dataset == CUSTOM_DATASET:           # the spec's own data: its source task
+        return load_user_task(spec, task, spec.data.data_path, batch_size=spec.data.train_core.batch_size)
+    if spec.data.dataset == "digits":
+        return _digits_task(task, spec.data.seed, spec.input_bits)
     return _photos_task(spec, task)
 
 
@@ -144,14 +144,14 @@ def cut_patches(image: np.ndarray, patch: int, stride: int) -> np.ndarray:
 
 def _photos_task(spec: Spec, task: str) -> TaskData:
     # Different noise for training and test photographs, both fixed by the spec's seed.
-    rng_train = np.random.default_rng([spec.seed, 1])
-    rng_test = np.random.default_rng([spec.seed, 2])
+    rng_train = np.random.default_rng([spec.data.seed, 1])
+    rng_test = np.random.default_rng([spec.data.seed, 2])
     parts = []
-    for photo_name, rng, stride in ((spec.train_image, rng_train, spec.stride),
-                                    (spec.test_image, rng_test, spec.patch)):
-        source, target = degrade_and_target(load_photo(photo_name), task, spec.noise, rng)
-        x = quantize_input(cut_patches(source, spec.patch, stride)[..., None], spec.input_bits)
-        y = cut_patches(target, spec.patch, stride)[..., None].astype(np.float32)
+    for photo_name, rng, stride in ((spec.data.train_image, rng_train, spec.data.stride),
+                                    (spec.data.test_image, rng_test, spec.data.patch)):
+        source, target = degrade_and_target(load_photo(photo_name), task, spec.data.noise, rng)
+        x = quantize_input(cut_patches(source, spec.data.patch, stride)[..., None], spec.input_bits)
+        y = cut_patches(target, spec.data.patch, stride)[..., None].astype(np.float32)
         parts.append((x, y))
     (x_train, y_train), (x_test, y_test) = parts
     return TaskData(task, "pixel", 1, x_train, y_train, x_test, y_test)

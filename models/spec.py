@@ -110,16 +110,31 @@ HARDWARE_FIELDS = tuple(f.name for f in dataclasses.fields(HardwareTarget))
 
 
 @dataclass(frozen=True)
+class DataAndTraining:
+    """What the network learns from and how (the spec's ``dataset``, ``source``, ``targets``,
+    ``training`` and ``seed``): nothing here changes the network or the hardware."""
+
+    seed: int
+    dataset: str
+    source: str
+    targets: tuple[Target, ...]
+    train_core: Training
+    train_task: Training
+    patch: int | None = None
+    stride: int | None = None
+    train_image: str | None = None
+    test_image: str | None = None
+    noise: float = 0.0
+    data_path: str | None = None        # custom dataset: its .npz or image folder, resolved
+
+
+DATA_FIELDS = tuple(f.name for f in dataclasses.fields(DataAndTraining))
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     description: str
-    seed: int
-    dataset: str
-    patch: int | None
-    stride: int | None
-    train_image: str | None
-    test_image: str | None
-    noise: float
     input_shape: tuple[int, int, int]
     input_bits: int
     blocks: int
@@ -142,13 +157,9 @@ class Spec:
     head_weights: Fixed
     head_bias: Fixed
     head_output: Fixed
-    source: str
-    targets: tuple[Target, ...]
-    train_core: Training
-    train_task: Training
+    data: DataAndTraining
     hardware: HardwareTarget
     path: str | None = None
-    data_path: str | None = None        # custom dataset: its .npz or image folder, resolved
 
 
     # ---- derived properties ----------------------------------------------------------------
@@ -164,19 +175,19 @@ class Spec:
 
     @property
     def task_names(self) -> tuple[str, ...]:
-        return (self.source,) + tuple(t.task for t in self.targets)
+        return (self.data.source,) + tuple(t.task for t in self.data.targets)
 
     def task_kind(self, task: str) -> tuple[str, int]:
         """(head kind, classes) a task of this spec needs; a custom dataset's task is the head's own."""
-        if self.dataset == CUSTOM_DATASET:
+        if self.data.dataset == CUSTOM_DATASET:
             return self.head_type, self.head_outputs if self.head_type == "classify" else 1
-        return DATASET_TASKS[self.dataset][task]
+        return DATASET_TASKS[self.data.dataset][task]
 
     def target(self, task: str) -> Target:
-        for t in self.targets:
+        for t in self.data.targets:
             if t.task == task:
                 return t
-        if task == self.source:
+        if task == self.data.source:
             return Target(task)
         raise SpecError("targets", f"no task named {task!r} in spec {self.name} "
                         f"(its tasks are {', '.join(self.task_names)})", self.path)
@@ -227,14 +238,18 @@ class Spec:
                 if best is None or score < best[0]:
                     best = (score, changes)
         name = f"{self.name}-f{round(fraction * 100):02d}"
-        targets = tuple(Target(t.task, ()) for t in self.targets) if best[1]["frozen_width"] == 0 else self.targets
+        targets = tuple(Target(t.task, ()) for t in self.data.targets) if best[1]["frozen_width"] == 0 else self.data.targets
         return self.replace(name=name, targets=targets, **best[1])
 
     def replace(self, **changes) -> "Spec":
-        """A copy with ``changes``; hardware-target fields (board, multipliers, ...) go to ``hardware``."""
+        """A copy with ``changes``; hardware-target fields (board, multipliers, ...) go to ``hardware``,
+        data and training fields (targets, train_task, ...) to ``data``."""
         hardware = {k: changes.pop(k) for k in HARDWARE_FIELDS if k in changes}
         if hardware:
             changes["hardware"] = dataclasses.replace(self.hardware, **hardware)
+        data = {k: changes.pop(k) for k in DATA_FIELDS if k in changes}
+        if data:
+            changes["data"] = dataclasses.replace(self.data, **data)
         new = dataclasses.replace(self, **changes)
         _check_cross_fields(new)
         return new
@@ -256,8 +271,8 @@ class Spec:
             f"{self.repeat_default}), hardware: {self.hardware.repeat_hardware}",
             f"hardware       board {self.hardware.board}, configurable multipliers {self.hardware.multipliers}",
             f"head           {self.head_type}, {self.head_outputs} output(s), output {self.head_output.describe()}",
-            f"data           {self.dataset}{' ' + self.data_path if self.data_path else ''}",
-            f"tasks          source {self.source}; targets {', '.join(t.task for t in self.targets) or 'none'}",
+            f"data           {self.data.dataset}{' ' + self.data.data_path if self.data.data_path else ''}",
+            f"tasks          source {self.data.source}; targets {', '.join(t.task for t in self.data.targets) or 'none'}",
             f"parameters     {counts['frozen']} frozen + {counts['configurable']} configurable "
             f"= {counts['total']} (frozen fraction {self.frozen_fraction:.1%})",
         ])
@@ -542,8 +557,7 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
     r.done()
 
     spec = Spec(
-        name=name, description=description, seed=seed, dataset=dataset, patch=patch, stride=stride,
-        train_image=train_image, test_image=test_image, noise=noise,
+        name=name, description=description,
         input_shape=tuple(shape), input_bits=input_bits, blocks=blocks, kernels=kernels,
         frozen_width=frozen_width, frozen_weights=frozen_weights, frozen_bias=frozen_bias,
         trainable_width=trainable_width, trainable_weights=trainable_weights, trainable_bias=trainable_bias,
@@ -551,8 +565,10 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
         repeat_min=repeat_min, repeat_max=repeat_max, repeat_default=repeat_default, repeat_blocks=repeat_blocks,
         hardware=HardwareTarget(board, multipliers, frozen_implementation, repeat_hardware),
         head_type=head_type, head_outputs=head_outputs, head_weights=head_weights, head_bias=head_bias,
-        head_output=head_output, source=source_task, targets=tuple(targets),
-        train_core=train_core, train_task=train_task, path=source, data_path=data_path,
+        head_output=head_output, path=source,
+        data=DataAndTraining(seed=seed, dataset=dataset, source=source_task, targets=tuple(targets),
+                             train_core=train_core, train_task=train_task, patch=patch, stride=stride,
+                             train_image=train_image, test_image=test_image, noise=noise, data_path=data_path),
     )
     _check_cross_fields(spec)
     return spec
@@ -564,11 +580,11 @@ def _check_cross_fields(s: Spec) -> None:
         raise SpecError(field, problem, s.path)
 
     h, w, c = s.input_shape
-    if s.dataset == "digits" and (h, w, c) != (8, 8, 1):
+    if s.data.dataset == "digits" and (h, w, c) != (8, 8, 1):
         fail("input.shape", f"the digits dataset has 8x8x1 images, got {h}x{w}x{c}")
-    if s.dataset == "photos":
-        if c != 1 or h != w or h != s.patch:
-            fail("input.shape", f"photos are cut into {s.patch}x{s.patch}x1 patches (dataset.patch), got {h}x{w}x{c}")
+    if s.data.dataset == "photos":
+        if c != 1 or h != w or h != s.data.patch:
+            fail("input.shape", f"photos are cut into {s.data.patch}x{s.data.patch}x1 patches (dataset.patch), got {h}x{w}x{c}")
     if not s.repeat_min <= s.repeat_default <= s.repeat_max:
         fail("repeat", f"needs min <= default <= max, got {s.repeat_min} <= {s.repeat_default} <= {s.repeat_max}")
     if s.repeat_max > 1 and s.blocks < 2:
@@ -576,14 +592,14 @@ def _check_cross_fields(s: Spec) -> None:
     if s.repeat_blocks >= s.blocks and (s.repeat_max > 1 or s.repeat_blocks > 1):
         fail("repeat.blocks", f"the repeated group must leave the first block out (its input differs), so at most "
              f"{s.blocks - 1} of the {s.blocks} blocks can repeat, got {s.repeat_blocks}")
-    for i, t in enumerate(s.targets):
-        if t.task == s.source:
+    for i, t in enumerate(s.data.targets):
+        if t.task == s.data.source:
             fail(f"targets[{i}].task", f"{t.task!r} is the source task; a target task must differ from it")
         for b in t.shuffle:
             if b not in s.shuffle_blocks:
                 fail(f"targets[{i}].shuffle", f"block {b} has no core-shuffle switch "
                      f"(switches: {list(s.shuffle_blocks) or 'none, set trainable_cores.core_shuffle'})")
-    names = [t.task for t in s.targets]
+    names = [t.task for t in s.data.targets]
     if len(set(names)) != len(names):
         fail("targets", "lists a task more than once")
     for i, task in enumerate(s.task_names):

@@ -38,13 +38,6 @@ class TaskData:
         return TaskData(self.task, self.kind, self.classes, self.x_train[tr], self.y_train[tr],
                         self.x_test[te], self.y_test[te], self.source)
 
-    def held_out_samples(self, count: int) -> bytes:
-        """The first ``count`` test samples as an .npz (``x``, ``y``, ``classes``: the outputs that
-        count for a classify task), as the bundle ships them for the board notebook."""
-        buffer = io.BytesIO()
-        np.savez(buffer, x=np.asarray(self.x_test[:count]), y=self.y_test[:count], classes=np.int64(self.classes))
-        return buffer.getvalue()
-
     def test_codes(self, count: int, bits: int) -> np.ndarray:
         """The first ``count`` test images as input codes (what the IP and the board take)."""
         codes = grid_codes(np.asarray(self.x_test[:count]), bits)

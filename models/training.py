@@ -55,7 +55,7 @@ class TrainResult:
 
 
 def seed_everything(spec: Spec, task: str) -> None:
-    seed = (spec.seed * 1_000_003 + zlib.crc32(task.encode())) % (2**31)
+    seed = (spec.data.seed * 1_000_003 + zlib.crc32(task.encode())) % (2**31)
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -160,17 +160,17 @@ def train_core(spec: Spec, build: str | Path | None = None, *, epochs: int | Non
                subset: int | None = None, progress: bool | None = None) -> TrainResult:
     """Pre-train on the source task; write the frozen core and the source task's weight set."""
     paths = BuildPaths.for_spec(spec, build)
-    seed_everything(spec, spec.source)
-    data = load_task(spec, spec.source).subset(subset, spec.seed)
+    seed_everything(spec, spec.data.source)
+    data = load_task(spec, spec.data.source).subset(subset, spec.data.seed)
     model = build_model(spec)
-    cfg = spec.train_core
+    cfg = spec.data.train_core
     fit(model, data, epochs or cfg.epochs, cfg.batch_size, cfg.learning_rate,
-        f"{spec.name}: pre-train core on {spec.source}", _progress_enabled(progress))
+        f"{spec.name}: pre-train core on {spec.data.source}", _progress_enabled(progress))
     metrics = evaluate(model, data)
     metrics["epochs"] = int(epochs or cfg.epochs)
     core = save_core(paths.core, spec, extract_codes(model, frozen_tensors(spec)), metrics)
-    weightset = _write_weightset(spec, paths, model, core, spec.source, data, metrics, role="source")
-    return TrainResult(spec.source, "semifreddo", metrics, model, weightset, core)
+    weightset = _write_weightset(spec, paths, model, core, spec.data.source, data, metrics, role="source")
+    return TrainResult(spec.data.source, "semifreddo", metrics, model, weightset, core)
 
 
 def prepare_task_model(spec: Spec, core: FrozenCore, source_weights: WeightSet | None, mode: str,
@@ -214,16 +214,16 @@ def train_task(spec: Spec, task: str, build: str | Path | None = None, *, mode: 
     target = spec.target(task) if data is None or task in spec.task_names else Target(task)
     paths = BuildPaths.for_spec(spec, build)
     core = load_core(paths.core, spec)
-    source_path = paths.weightset(spec.source)
+    source_path = paths.weightset(spec.data.source)
     source_weights = read_weight_set(source_path, expect_core_id=core.core_id) if source_path.exists() else None
 
     user = data is not None
     seed_everything(spec, task)
-    data = (data if user else load_task(spec, task)).subset(subset, spec.seed)
+    data = (data if user else load_task(spec, task)).subset(subset, spec.data.seed)
     model = prepare_task_model(spec, core, source_weights, mode, target.shuffle)
     repeat = spec.repeat_default if repeat is None else repeat
     set_repeat(model, spec, repeat)
-    cfg = spec.train_task
+    cfg = spec.data.train_task
     fit(model, data, epochs or cfg.epochs, cfg.batch_size, cfg.learning_rate,
         f"{spec.name}: train {task} ({mode})", _progress_enabled(progress))
     metrics = evaluate(model, data)

@@ -93,7 +93,7 @@ def load_user_task(spec: Spec, task: str, path: str | os.PathLike, *, batch_size
     """A task from the user's data at ``path`` (an .npz or a folder of class folders)."""
     given = str(path)
     path = Path(path)
-    seed = spec.seed if seed is None else seed
+    seed = spec.data.seed if seed is None else seed
     if path.is_dir():
         return read_image_folder(path, spec, task, batch_size=batch_size, seed=seed, given=given)
     if not path.exists():

@@ -88,7 +88,7 @@ def tiny_build(tmp_path_factory):
 
             spec = load_spec(spec_name)
             train_core(spec, root, **TINY)
-            for target in spec.targets:
+            for target in spec.data.targets:
                 train_task(spec, target.task, root, **TINY)
             done.add(spec_name)
         return root

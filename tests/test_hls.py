@@ -133,7 +133,7 @@ def test_csim_is_bit_exact_against_qkeras(spec_name, converted_build):
     spec = load_spec(spec_name)
     build = converted_build(spec_name)
     paths = BuildPaths.for_spec(spec, build)
-    tasks = [spec.source] + [t.task for t in spec.targets]
+    tasks = [spec.data.source] + [t.task for t in spec.data.targets]
     assert len(tasks) >= 2
     for task in tasks:
         result = check(spec, build, paths.weightset(task), samples=200)

@@ -38,7 +38,7 @@ def test_shipped_datasets_and_user_data_quantize_by_the_same_rule(digits_spec, t
     from semifreddo.models.datasets import _digits_split, load_task
     from semifreddo.models.userdata import load_user_task
 
-    images, _, _, idx_test = _digits_split(digits_spec.seed)
+    images, _, _, idx_test = _digits_split(digits_spec.data.seed)
     x = load_task(digits_spec, "digits_all").x_test
     np.testing.assert_array_equal(x * 256, np.round(images[idx_test] * 255))      # value = code / 256
     floats = images[:400].astype(np.float32)

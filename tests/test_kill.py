@@ -230,7 +230,7 @@ def test_train_core_killed(fresh_build):
 
     def after_each():
         now = tree_hashes(build / SPEC)
-        same_or_valid(before, now, {"core.npz", f"weightsets/{spec.source}.npz"}, valid)
+        same_or_valid(before, now, {"core.npz", f"weightsets/{spec.data.source}.npz"}, valid)
     survive(["train-core", SPEC, "--build", build, "--epochs", TINY["epochs"], "--subset", TINY["subset"],
              "--no-progress"], kill_moments(5, 25.0, kills=2), after_each, name="train-core")
 

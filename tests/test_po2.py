@@ -31,7 +31,7 @@ def po2_build(request, tmp_path_factory):
     spec = load_spec(str(path))
     build = root / "build"
     train_core(spec, build, **TINY)
-    for target in spec.targets:
+    for target in spec.data.targets:
         train_task(spec, target.task, build, **TINY)
     return spec, path, build
 

@@ -21,8 +21,8 @@ def test_shipped_specs_validate():
         assert counts["frozen"] > 0 and counts["configurable"] > 0
         # The shipped specs are meant to be mostly frozen (the point of a SemifreddoNet).
         assert 0.75 <= spec.frozen_fraction < 1.0
-        assert spec.source not in [t.task for t in spec.targets]
-        assert len(spec.targets) >= 2
+        assert spec.data.source not in [t.task for t in spec.data.targets]
+        assert len(spec.data.targets) >= 2
 
 
 def mutate(path, value):

@@ -31,10 +31,10 @@ def test_tiny_end_to_end_train(spec_name, fresh_build):
     build = fresh_build(spec_name)
     paths = BuildPaths.for_spec(spec, build)
     core = load_core(paths.core, spec)
-    source = read_weight_set(paths.weightset(spec.source), expect_core_id=core.core_id)
+    source = read_weight_set(paths.weightset(spec.data.source), expect_core_id=core.core_id)
     assert source.manifest["role"] == "source"
 
-    task = spec.targets[0].task
+    task = spec.data.targets[0].task
     paths.weightset(task).unlink()
     result = train_task(spec, task, build, **TINY)
     ws = read_weight_set(paths.weightset(task), expect_core_id=core.core_id)

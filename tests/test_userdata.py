@@ -285,7 +285,7 @@ def test_custom_dataset_in_the_spec(tmp_path):
     (tmp_path / "spec").mkdir()
     np.savez(tmp_path / "spec" / "core.npz", x=X, y=GOOD_Y)
     spec = load_spec(custom_spec(tmp_path, path="core.npz"))                 # relative to the spec's folder
-    assert spec.dataset == "custom" and spec.data_path == str(tmp_path / "spec" / "core.npz")
+    assert spec.data.dataset == "custom" and spec.data.data_path == str(tmp_path / "spec" / "core.npz")
     assert spec.task_names == ("thirds",) and spec.task_kind("thirds") == ("classify", 5)
 
     for dataset, words in [({"path": "missing.npz"}, "dataset.path: " + str(tmp_path / "spec" / "missing.npz")),

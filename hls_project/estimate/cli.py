@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from semifreddo.deploy.contract.errors import SemifreddoError
-from semifreddo.models.cli import (add_build_argument, add_hardware_arguments, add_progress_argument, add_spec_argument,
+from semifreddo.models.cli_args import (add_build_argument, add_hardware_arguments, add_progress_argument, add_spec_argument,
                                   hardware_choice, quiet_tensorflow)
 
 STAGE = 2.5    # where these commands appear in `semifreddo --help` (pipeline order)
@@ -97,7 +97,7 @@ def cmd_explore(args) -> int:
 
     from .explore import DEFAULT, explore, grid
 
-    task = args.task or base.targets[0].task
+    task = args.task or base.data.targets[0].task
     base.target(task)                                  # refuses a task the spec does not have
     if args.epochs < 1:
         raise SemifreddoError(f"--epochs must be at least 1, got {args.epochs}")

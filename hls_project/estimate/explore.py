@@ -147,7 +147,7 @@ def run_point(point: Point, build: str) -> dict:
     _, source_quality = quality(core.metrics)
     metric, value = quality(core.metrics)
     full_value = gap = ""
-    if point.task != spec.source:
+    if point.task != spec.data.source:
         result = train_task(spec, point.task, build, epochs=point.epochs, subset=subset, progress=False)
         metric, value = quality(result.metrics)
         if point.full:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from semifreddo.deploy.contract.errors import SemifreddoError, ToolMissingError
 
-SYNTH_SCRIPT = "read_verilog {file}; synth_xilinx -family xc7 -top {top} -flatten -noiopad -noclkbuf{nodsp}; stat -json"
+SYNTH_SCRIPT = "read_verilog -defer {file}; synth_xilinx -family xc7 -top {top} -flatten -noiopad -noclkbuf{nodsp}; stat -json"
 
 # LUTs a distributed-memory primitive occupies (Xilinx UG474, "Distributed RAM" and "Shift Registers").
 _MEMORY_LUTS = {

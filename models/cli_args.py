@@ -1,0 +1,60 @@
+"""What every stage's command line shares: the SPEC and --build arguments, the hardware choices
+(--board, --multipliers), progress bars, and keeping TensorFlow quiet. The one home of the CLI
+helpers; each stage's ``cli.py`` imports them from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import warnings
+
+from semifreddo.deploy.contract.errors import SemifreddoError
+
+
+def add_spec_argument(parser: argparse.ArgumentParser) -> None:
+    from .spec import shipped_specs
+
+    parser.add_argument("spec", metavar="SPEC",
+                        help=f"shipped spec name ({', '.join(shipped_specs())}) or path to a spec YAML file")
+
+
+def add_build_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--build", metavar="DIR", default="build",
+                        help="build folder; results go under DIR/<spec name>/ (default: build)")
+
+
+def add_hardware_arguments(parser: argparse.ArgumentParser, board_help: str) -> None:
+    """--board and --multipliers: the hardware choices a command may override (see hardware_choice)."""
+    parser.add_argument("--board", metavar="BOARD", help=board_help)
+    parser.add_argument("--multipliers", choices=("auto", "dsp", "lut"),
+                        help="where configurable multipliers go (default: the spec's hardware.multipliers): auto = "
+                             "DSP48s while the board's last, then LUTs; dsp; lut")
+
+
+def hardware_choice(spec, args, action: str):
+    """The spec with the board and multiplier policy the command line asks for."""
+    from semifreddo.deploy.contract.boards import fpga_board
+
+    changes = {}
+    if args.board:
+        changes["board"] = fpga_board(args.board, action).name
+    dsp = getattr(args, "dsp", False)
+    if dsp and args.multipliers not in (None, "dsp"):
+        raise SemifreddoError(f"--dsp and --multipliers {args.multipliers} disagree; give one of them")
+    if dsp or args.multipliers:
+        changes["multipliers"] = "dsp" if dsp else args.multipliers
+    return spec.replace(**changes) if changes else spec
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="do not show progress bars")
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up chatter off the terminal (errors still show)."""
+    # Level 3 also hides TensorFlow's spurious CUDA-plugin errors on machines without a GPU.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", message=".*keras.constraints.serialize.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
