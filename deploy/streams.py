@@ -72,7 +72,8 @@ def checked_codes(array: np.ndarray, bits: int, where: str = "images", scale: fl
         if not np.isfinite(scale) or scale <= 0:
             raise SemifreddoError(f"input scale {scale:g} must be a positive number (the value that means full "
                                   "brightness, e.g. 255 or 16)")
-        array = array.astype(np.float64) / scale
+        with np.errstate(over="ignore"):        # a tiny scale overflows to inf, refused below
+            array = array.astype(np.float64) / scale
     elif dtype.kind in "ui":
         if array.size and (array.min() < 0 or array.max() > top):
             raise SemifreddoError(f"{where} hold integer pixel codes from {array.min()} to {array.max()}; integer "
