@@ -26,7 +26,7 @@ from hypothesis.extra import numpy as hnp
 from semifreddo.deploy.contract import BUNDLE_FORMAT, read_bundle_manifest, stamp
 from semifreddo.deploy.errors import SemifreddoError
 
-CASES = 150
+CASES = 400
 # A warning printed by numpy would be a second line on the command line's stderr: fail on it too.
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 FUZZ = settings(derandomize=True, max_examples=CASES, deadline=None, database=None,
