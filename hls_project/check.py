@@ -55,7 +55,7 @@ def held_out_inputs(spec: Spec, task: str, count: int, build=None) -> np.ndarray
     pools = []
     if kept.exists():
         with np.load(kept, allow_pickle=False) as samples:
-            pools.append(checked_codes(samples["x"][:count], spec.input_bits, f"{kept}: x"))
+            pools.append(checked_codes(samples["x"][:count], spec.input_bits, f"{kept}: x", scale_option=False))
     for t in sorted(spec.task_names, key=lambda t: t != task):
         if sum(map(len, pools)) >= count:
             break

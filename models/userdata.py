@@ -112,7 +112,7 @@ def _code_dtype(bits: int) -> np.dtype:
 def _input_codes(chunk: np.ndarray, bits: int, where: str, first_row: int) -> np.ndarray:
     """Check a chunk of images and return its input codes."""
     try:
-        return checked_codes(chunk, bits, where, first_row=first_row).astype(_code_dtype(bits))
+        return checked_codes(chunk, bits, where, first_row=first_row, scale_option=False).astype(_code_dtype(bits))
     except SemifreddoError as exc:
         raise DataError(str(exc)) from None
 

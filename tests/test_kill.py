@@ -10,9 +10,10 @@ Each command that writes is started, killed with SIGKILL at seeded random moment
 3. the next run of the same command succeeds;
 4. on the emulated board the active task still computes exactly what it did.
 
-Kill moments are seeded fractions of a per-command duration measured on a loaded 2-core machine
-(a kill that comes after the command finished is counted as not landed; each command must take
-at least one). Figures: the landed kills per command are printed (``-s``) and asserted.
+Kill moments are seeded fractions (15 % to 100 %) of the command's duration, measured by a run
+of the same command in the same test just before (a kill that comes after the command finished
+is counted as not landed; each command must take at least one). Figures: the landed kills per
+command are printed (``-s``) and asserted.
 """
 
 import hashlib
@@ -202,6 +203,9 @@ def valid_weight_set(build):
 
 def test_train_task_killed(fresh_build):
     build = fresh_build(SPEC)
+    argv = ["train-task", SPEC, "--task", TASK_B, "--build", build, "--epochs", TINY["epochs"], "--subset",
+            TINY["subset"], "--no-progress"]
+    seconds = timed_run(argv)
     before = tree_hashes(build / SPEC)
     target = f"weightsets/{TASK_B}.npz"
 
@@ -209,8 +213,7 @@ def test_train_task_killed(fresh_build):
         now = tree_hashes(build / SPEC)
         same_or_valid(before, now, {target}, valid_weight_set(build))
         assert not [n for n in set(now) - set(before) if not n.endswith(".tmp")], set(now) - set(before)
-    survive(["train-task", SPEC, "--task", TASK_B, "--build", build, "--epochs", TINY["epochs"], "--subset",
-             TINY["subset"], "--no-progress"], kill_moments(4, 14.0, kills=2), after_each, name="train-task")
+    survive(argv, kill_moments(4, seconds, kills=2), after_each, name="train-task")
 
 
 def test_train_core_killed(fresh_build):
@@ -218,6 +221,9 @@ def test_train_core_killed(fresh_build):
     from semifreddo.models.spec import load_spec
 
     build = fresh_build(SPEC)
+    argv = ["train-core", SPEC, "--build", build, "--epochs", TINY["epochs"], "--subset", TINY["subset"],
+            "--no-progress"]
+    seconds = timed_run(argv)
     before = tree_hashes(build / SPEC)
     spec = load_spec(SPEC)
     weights = valid_weight_set(build)
@@ -231,8 +237,7 @@ def test_train_core_killed(fresh_build):
     def after_each():
         now = tree_hashes(build / SPEC)
         same_or_valid(before, now, {"core.npz", f"weightsets/{spec.data.source}.npz"}, valid)
-    survive(["train-core", SPEC, "--build", build, "--epochs", TINY["epochs"], "--subset", TINY["subset"],
-             "--no-progress"], kill_moments(5, 25.0, kills=2), after_each, name="train-core")
+    survive(argv, kill_moments(5, seconds, kills=2), after_each, name="train-core")
 
 
 def test_convert_killed(converted_build, tmp_path):
@@ -242,6 +247,8 @@ def test_convert_killed(converted_build, tmp_path):
     build = tmp_path / "build"
     shutil.copytree(converted_build(SPEC) / SPEC, build / SPEC)
     hls = build / SPEC / "hls"
+    argv = ["convert", SPEC, "--build", build, "--no-compile"]
+    seconds = timed_run(argv)
     before = tree_hashes(hls)
 
     def after_each():
@@ -250,8 +257,7 @@ def test_convert_killed(converted_build, tmp_path):
             read_manifest(hls)
             load_register_map(hls / "regmap.json")
         assert tree_hashes(build / SPEC / "weightsets") and (build / SPEC / "core.npz").exists()
-    survive(["convert", SPEC, "--build", build, "--no-compile"], kill_moments(6, 14.0, kills=2), after_each,
-            name="convert --no-compile")
+    survive(argv, kill_moments(6, seconds, kills=2), after_each, name="convert --no-compile")
 
 
 # --------------------------------------------------------------------------------------------

@@ -234,7 +234,7 @@ def register_map_from_json(obj: dict, source: str = "register map") -> RegisterM
             control={k: int(v) for k, v in obj["control"].items()},
             repeat_range=(int(obj["repeat"]["min"]), int(obj["repeat"]["max"])), id=str(obj["id"]),
             io=dict(obj.get("io", {})))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SemifreddoError(f"{source}: malformed register map ({exc.__class__.__name__}: {exc})") from None
     expected = _compute_id(_id_body(rmap.fields, rmap.n_words, rmap.bank_offset, rmap.control, rmap.repeat_range))
     if expected != rmap.id:

@@ -56,12 +56,13 @@ def grid_codes(values, bits: int) -> np.ndarray:
 
 
 def checked_codes(array: np.ndarray, bits: int, where: str = "images", scale: float | None = None,
-                  first_row: int = 0) -> np.ndarray:
+                  first_row: int = 0, scale_option: bool = True) -> np.ndarray:
     """Images (any shape) -> their ``bits``-bit codes (uint32), or one line saying what is wrong.
 
     Integers are codes and must lie in ``0 .. 2**bits - 1``; floats must lie in [0, 1] and go
     through :func:`float_codes`. ``scale`` divides the images first (then any real dtype is taken
-    as values). ``first_row`` numbers the first image in messages (for data read in chunks)."""
+    as values). ``first_row`` numbers the first image in messages (for data read in chunks);
+    ``scale_option``: whether the refusals may point to ``--input-scale`` (the caller has it)."""
     top = (1 << bits) - 1
     dtype = array.dtype
     if dtype.kind not in "uif":          # not bool, complex, strings, objects, dates or time spans
@@ -72,12 +73,14 @@ def checked_codes(array: np.ndarray, bits: int, where: str = "images", scale: fl
         if not np.isfinite(scale) or scale <= 0:
             raise SemifreddoError(f"input scale {scale:g} must be a positive number (the value that means full "
                                   "brightness, e.g. 255 or 16)")
-        array = array.astype(np.float64) / scale
+        with np.errstate(over="ignore"):        # a tiny scale overflows to inf, refused below
+            array = array.astype(np.float64) / scale
     elif dtype.kind in "ui":
         if array.size and (array.min() < 0 or array.max() > top):
             raise SemifreddoError(f"{where} hold integer pixel codes from {array.min()} to {array.max()}; integer "
-                                  f"images are codes of the {bits}-bit input and must lie in 0..{top} (for other "
-                                  f"integers give --input-scale MAX, the value that means full brightness)")
+                                  f"images are codes of the {bits}-bit input and must lie in 0..{top} (other "
+                                  f"integers: {'give --input-scale MAX' if scale_option else 'divide by MAX'}, the "
+                                  "value that means full brightness)")
         return array.astype(np.uint32)
     finite = np.isfinite(array)
     if not finite.all():
@@ -85,7 +88,7 @@ def checked_codes(array: np.ndarray, bits: int, where: str = "images", scale: fl
         raise SemifreddoError(f"{where} hold NaN or infinite values (image {image} is the first)")
     if array.size and (array.min() < 0 or array.max() > 1):
         low, high = float(array.min()), float(array.max())
-        hint = (f"divide them by their maximum or give --input-scale {high:g}" if low >= 0
+        hint = (f"divide them by their maximum{f' or give --input-scale {high:g}' if scale_option else ''}" if low >= 0
                 else "shift and scale them into [0, 1] first (negative values are not pixels)")
         raise SemifreddoError(f"{where} hold floats from {low:.4g} to {high:.4g}"
                               f"{' after dividing by the scale ' + format(scale, 'g') if scale is not None else ''}; "
