@@ -12,27 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.interface import ArtifactIds
 from semifreddo.deploy.contract.regmap import RegisterMap, load_register_map
 from semifreddo.hls_project.plan import PLAN_FILE, HardwarePlan, read_plan
 from semifreddo.hls_project.project import MANIFEST, REGMAP, read_manifest
 
 
 @dataclass(frozen=True)
-class HlsProject:
+class HlsProject(ArtifactIds):
     root: Path          # absolute
     manifest: dict
 
     @property
     def top(self) -> str:
         return self.manifest["top"]
-
-    @property
-    def core_id(self) -> str:
-        return self.manifest["core_id"]
-
-    @property
-    def regmap_id(self) -> str:
-        return self.manifest["regmap_id"]
 
     @property
     def ip_vlnv(self) -> str:

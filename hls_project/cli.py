@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from semifreddo.deploy.contract.streams import add_input_scale_argument
-from semifreddo.models.cli_args import add_build_argument, add_hardware_arguments, add_spec_argument, hardware_choice
+from semifreddo.models.cli_args import (add_build_argument, add_hardware_arguments, add_spec_and_build, add_spec_argument,
+                                        hardware_choice)
 
 STAGE = 2    # where these commands appear in `semifreddo --help` (pipeline order)
 
@@ -81,8 +82,7 @@ def register(sub) -> None:
                                    "constants, configurable parameters a register bank behind AXI-Lite. "
                                    "Writes BUILD/<spec>/hls/ (with its regmap.json), then compiles "
                                    "the C simulation library (reused while the C++ is unchanged).")
-    add_spec_argument(p)
-    add_build_argument(p)
+    add_spec_and_build(p)
     add_hardware_arguments(p, "the board the IP is for (default: the spec's hardware.board): with multipliers: auto, "
                               "its DSPs decide which layers multiply in DSP48s")
     p.add_argument("--part", default=None,

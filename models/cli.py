@@ -17,7 +17,8 @@ import sys
 
 from semifreddo.deploy.contract.errors import SemifreddoError
 
-from .cli_args import add_build_argument, add_progress_argument, add_spec_argument, quiet_tensorflow
+from .cli_args import (add_build_argument, add_progress_argument, add_spec_and_build, add_spec_argument,
+                       add_training_arguments, quiet_tensorflow)
 
 EPILOG = """\
 typical session:
@@ -179,11 +180,8 @@ def register(sub) -> None:
                        description="Train the whole network on the spec's source task, then write the "
                                    "frozen-core artifact BUILD/<spec>/core.npz (with its core id) and the "
                                    "source task's weight set BUILD/<spec>/weightsets/<source>.npz.")
-    add_spec_argument(p)
-    add_build_argument(p)
-    p.add_argument("--epochs", type=int, metavar="N", help="override the spec's training.core.epochs")
-    p.add_argument("--subset", type=int, metavar="N",
-                   help="use at most N training and N test samples (for quick smoke runs)")
+    add_spec_and_build(p)
+    add_training_arguments(p, "core")
     add_progress_argument(p)
     p.set_defaults(func=cmd_train_core)
 
@@ -205,9 +203,7 @@ def register(sub) -> None:
     p.add_argument("--replace", action="store_true",
                    help="with --data: retrain one of the spec's own target tasks from your data")
     add_build_argument(p)
-    p.add_argument("--epochs", type=int, metavar="N", help="override the spec's training.task.epochs")
-    p.add_argument("--subset", type=int, metavar="N",
-                   help="use at most N training and N test samples (for quick smoke runs)")
+    add_training_arguments(p, "task")
     p.add_argument("--repeat", type=int, metavar="N",
                    help="train with the repeated blocks running N times (default: the spec's repeat.default); "
                         "their weights are shared across runs, as in the hardware")
@@ -229,8 +225,7 @@ def register(sub) -> None:
                         description="List the weight sets under BUILD/<spec>/weightsets/, each validated "
                                     "against the spec's frozen core and register map, with its quality on "
                                     "held-out data.")
-    add_spec_argument(w)
-    add_build_argument(w)
+    add_spec_and_build(w)
     w.set_defaults(func=cmd_weights_list)
 
 

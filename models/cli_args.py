@@ -24,6 +24,12 @@ def add_build_argument(parser: argparse.ArgumentParser) -> None:
                         help="build folder; results go under DIR/<spec name>/ (default: build)")
 
 
+def add_spec_and_build(parser: argparse.ArgumentParser) -> None:
+    """SPEC and --build, which most commands take together."""
+    add_spec_argument(parser)
+    add_build_argument(parser)
+
+
 def add_hardware_arguments(parser: argparse.ArgumentParser, board_help: str) -> None:
     """--board and --multipliers: the hardware choices a command may override (see hardware_choice)."""
     parser.add_argument("--board", metavar="BOARD", help=board_help)
@@ -45,6 +51,13 @@ def hardware_choice(spec, args, action: str):
     if dsp or args.multipliers:
         changes["multipliers"] = "dsp" if dsp else args.multipliers
     return spec.replace(**changes) if changes else spec
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, section: str) -> None:
+    """--epochs (overriding the spec's ``training.<section>.epochs``) and --subset."""
+    parser.add_argument("--epochs", type=int, metavar="N", help=f"override the spec's training.{section}.epochs")
+    parser.add_argument("--subset", type=int, metavar="N",
+                        help="use at most N training and N test samples (for quick smoke runs)")
 
 
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:

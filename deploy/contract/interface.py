@@ -120,6 +120,21 @@ FORMATS = {f.name: f for f in (
 )}
 
 
+class ArtifactIds:
+    """The ids an artifact's manifest carries (mixed into the classes that hold a ``manifest``:
+    weight sets and HLS projects): the frozen core and the register map it was made for."""
+
+    manifest: dict
+
+    @property
+    def core_id(self) -> str:
+        return self.manifest["core_id"]
+
+    @property
+    def regmap_id(self) -> str:
+        return self.manifest["regmap_id"]
+
+
 def stamp(name: str) -> dict:
     """The two keys that open every artifact of format ``name``."""
     return {FORMAT_KEY: name, VERSION_KEY: FORMATS[name].version}

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .interface import WEIGHTSET_FORMAT, check_format, stamp
+from .interface import WEIGHTSET_FORMAT, ArtifactIds, check_format, stamp
 from .errors import SemifreddoError, WeightSetError
 from .fileio import atomic_write_bytes, sha256_bytes
 from .regmap import RegisterMap, register_map_from_json
@@ -40,7 +40,7 @@ SUFFIX = ".npz"
 
 
 @dataclass(frozen=True)
-class WeightSet:
+class WeightSet(ArtifactIds):
     path: Path | None
     manifest: dict
     words: np.ndarray
@@ -49,14 +49,6 @@ class WeightSet:
     @property
     def task(self) -> str:
         return self.manifest["task"]
-
-    @property
-    def core_id(self) -> str:
-        return self.manifest["core_id"]
-
-    @property
-    def regmap_id(self) -> str:
-        return self.manifest["regmap_id"]
 
     def codes(self) -> dict[str, np.ndarray]:
         return self.regmap.unpack(self.words)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from semifreddo.deploy.contract.errors import SemifreddoError
-from semifreddo.models.cli_args import (add_build_argument, add_hardware_arguments, add_progress_argument, add_spec_argument,
+from semifreddo.models.cli_args import (add_hardware_arguments, add_progress_argument, add_spec_and_build,
                                   hardware_choice, quiet_tensorflow)
 
 STAGE = 2.5    # where these commands appear in `semifreddo --help` (pipeline order)
@@ -140,8 +140,7 @@ def register(sub) -> None:
                     "twin, and of a general-purpose accelerator at the same throughput; print per-layer tables "
                     "and ratios and write BUILD/<spec>/estimate/estimate.{txt,json,png}. Every figure is an "
                     "estimate priced by the Yosys-characterized unit-cost table (make characterize).")
-    add_spec_argument(p)
-    add_build_argument(p)
+    add_spec_and_build(p)
     add_hardware_arguments(p, "the board to fit (default: the spec's hardware.board); the report then ends with one "
                               "line saying whether the IP fits it, and the exit code is 0 if it does, 1 if not")
     p.add_argument("--dsp", action="store_true", help="the same as --multipliers dsp")
@@ -163,8 +162,7 @@ def register(sub) -> None:
                     "same command again skips the points the CSV already holds. Points run in parallel through "
                     "Dask distributed: a local cluster on this machine's cores, or the cluster at --scheduler "
                     "(its workers need this package installed).")
-    add_spec_argument(p)
-    add_build_argument(p)
+    add_spec_and_build(p)
     p.add_argument("--fractions", type=_list(float, "--fractions", 0.0, 0.99), default=[0.5, 0.75, 0.9],
                    metavar="F,F,...", help="frozen fractions, 0 = no frozen core (default 0.5,0.75,0.9)")
     p.add_argument("--weight-bits", type=_list(int, "--weight-bits", 2, 16), default=[4, 6, 8], metavar="B,B,...",
