@@ -61,10 +61,7 @@ def _backend_class():
 
         def transform(self, model, node):
             plan = model_plan(model)
-            try:
-                layer = plan.layer(node.name)
-            except SemifreddoError:
-                layer = None              # a layer hls4ml added (stream clones, padding): nothing configurable
+            layer = plan.find(node.name)     # None for a layer hls4ml added: nothing configurable
             registers = []
             for hls_name, var in (node.weights.items() if layer else ()):
                 field = layer.field_of(_KERAS_WEIGHT.get(hls_name, hls_name))

@@ -131,15 +131,15 @@ class HardwarePlan:
     frame_buffer_bits: int
     regmap: RegisterMap                  # the register map (configurable words, control offsets, stream formats)
 
-    @property
-    def io(self) -> dict:
-        """What the AXI streams carry (shapes, widths, beats), as the register map records it."""
-        return self.regmap.io
+    def find(self, name: str) -> LayerPlan | None:
+        """The plan of layer ``name``; None for a layer the network description does not have (hls4ml
+        adds stream clones and padding of its own)."""
+        return next((layer for layer in self.layers if layer.name == name), None)
 
     def layer(self, name: str) -> LayerPlan:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
+        found = self.find(name)
+        if found is not None:
+            return found
         raise SemifreddoError(f"the hardware plan of {self.spec} has no layer {name}; re-run `semifreddo convert`")
 
     def layout(self, spec: Spec) -> Network:
