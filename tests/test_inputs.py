@@ -125,3 +125,20 @@ def test_the_driver_refuses_and_scales(board, tmp_path):
     with pytest.raises(SemifreddoError, match="input scale 0 must be a positive number"):
         sf.run(sklearn_digits(), scale=0)
     np.testing.assert_array_equal(sf.run(sklearn_digits(), scale=16), sf.run(sklearn_digits() / 16))
+
+
+def test_an_image_file_given_for_a_npy_is_named_in_one_line(tmp_path):
+    """`--input` takes .npy arrays; a PNG or JPEG is refused by name, not as 'pickled data'."""
+    from PIL import Image
+
+    from semifreddo.deploy.contract.streams import load_images
+
+    pixels = np.zeros((8, 8), np.uint8)
+    for suffix, kind in ((".png", "PNG"), (".jpg", "JPEG")):
+        path = tmp_path / f"photo{suffix}"
+        Image.fromarray(pixels).save(path)
+        with pytest.raises(SemifreddoError, match=rf"is a {kind} image; --input takes a \.npy array"):
+            load_images(path)
+    (tmp_path / "junk.npy").write_bytes(b"not numpy at all")
+    with pytest.raises(SemifreddoError, match="not a plain .npy array"):
+        load_images(tmp_path / "junk.npy")

@@ -144,10 +144,28 @@ def load_images(path) -> np.ndarray:
     except IsADirectoryError:
         raise SemifreddoError(f"{path}: is a folder, not a .npy file") from None
     except Exception as exc:             # numpy's header parser raises many kinds; nothing is unpickled
+        kind = _image_file_kind(path)
+        if kind:
+            raise SemifreddoError(f"{path}: is a {kind} image; --input takes a .npy array of images (n, h, w, c) "
+                                  "for now: load it with your imaging library and np.save it") from None
         raise SemifreddoError(f"{path}: not a plain .npy array ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(images, np.ndarray):
         raise SemifreddoError(f"{path}: expected one .npy array, got an .npz archive")
     return images
+
+
+# How common image files begin (PNG, JPEG, GIF, BMP, TIFF), to name them when one is given for a .npy.
+_IMAGE_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF8": "GIF", b"BM": "BMP", b"II*\x00": "TIFF",
+                b"MM\x00*": "TIFF"}
+
+
+def _image_file_kind(path) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    return next((kind for magic, kind in _IMAGE_MAGIC.items() if head.startswith(magic)), None)
 
 
 def save_outputs(path, outputs: np.ndarray) -> None:
