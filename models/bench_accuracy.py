@@ -39,13 +39,13 @@ def load_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def save_rows(path: Path, rows: list[dict]) -> None:
+def save_rows(path: Path, rows: list[dict], fields: list[str] = FIELDS) -> None:
     import io
 
     from semifreddo.deploy.contract.fileio import atomic_write_text
 
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buffer.getvalue())
@@ -60,7 +60,10 @@ def _order(fraction) -> float:
     return -1.0 if fraction == SHIPPED else float(fraction)
 
 
-def run_point(spec, fraction, build: Path, epochs_scale: float, task_epochs_scale: float) -> list[dict]:
+def run_point(spec, fraction, build: Path, epochs_scale: float, task_epochs_scale: float,
+              frames: list[dict] | None = None) -> list[dict]:
+    """Train one point; for a photos spec, ``frames`` (when given) collects the PSNR of every
+    held-out frame for the SemifreddoNet, full fine-tuning and the classical filter."""
     from .training import quality, train_core, train_task
 
     variant = spec if fraction == SHIPPED else spec.with_frozen_fraction(fraction)
@@ -78,7 +81,82 @@ def run_point(spec, fraction, build: Path, epochs_scale: float, task_epochs_scal
                          "task": target.task, "method": method, "metric": metric, "value": value,
                          "seconds": round(time.perf_counter() - start, 1)})
             print(f"  {spec.name} {fraction} {target.task:<12} {method:<10} {metric} {value:.4f}", flush=True)
+            if frames is not None and method in FRAME_METHODS:
+                frames += frame_rows(variant, target.task, method, result.model)
+        if frames is not None:
+            frames += frame_rows(variant, target.task, "classical")
     return rows
+
+
+FRAME_METHODS = ("semifreddo", "full")         # and "classical": the task's classical filter
+FRAME_FIELDS = ["spec", "task", "photo", "method", "psnr_db", "mse", "parameter"]
+
+
+def frame_rows(spec, task: str, method: str, model=None) -> list[dict]:
+    """PSNR (and MSE, to pool frames) of every held-out frame of a photos spec's task, by the trained
+    ``model`` (quantized, as the hardware computes) or by the task's classical filter, tuned on the
+    training photographs (:mod:`semifreddo.models.classical`)."""
+    import numpy as np
+
+    from .classical import as_read, classical_filter, tune
+    from .datasets import load_task, photo_frames, psnr
+    from .training import predict
+
+    data = load_task(spec, task)
+    labels = [label for label, _ in photo_frames(spec, spec.data.test_images)]
+    parameter = ""
+    if method == "classical":
+        parameter = tune(task, spec.data.train_images, spec.input_shape[2], spec.data.noise, spec.data.seed,
+                         spec.input_bits)
+        outputs = [classical_filter(task, as_read(x, spec.input_bits), parameter) for x in data.x_test]
+    else:
+        outputs = predict(model, data.x_test, batch_size=1)
+    rows = []
+    for label, out, target in zip(labels, outputs, data.y_test):
+        mse = float(np.mean((np.asarray(out, np.float64) - target) ** 2))
+        rows.append({"spec": spec.name, "task": task, "photo": label, "method": method,
+                     "psnr_db": round(psnr(out, target), 3), "mse": mse, "parameter": parameter})
+    return rows
+
+
+def frames_markdown(frames: list[dict], allowed: float = GOALS["psnr_db"][2]) -> str:
+    """Per task and per held-out frame: SemifreddoNet, full fine-tuning, classical filter, the gaps,
+    and whether the task meets the goal (all frames pooled: within ``allowed`` dB of full
+    fine-tuning and above the classical filter)."""
+    import numpy as np
+
+    from .classical import FILTERS
+
+    lines = ["# Pixel quality on held-out photographs", "",
+             "PSNR (dB) of every held-out frame, quantized model (what the hardware computes). Gap = "
+             "SemifreddoNet minus full fine-tuning; vs classical = SemifreddoNet minus the classical filter "
+             "(its parameter tuned on the training photographs). \"all frames\" pools the squared error of "
+             "every frame.", ""]
+    for spec in sorted({r["spec"] for r in frames}):
+        srows = [r for r in frames if r["spec"] == spec]
+        lines += [f"## {spec}", "", "| task | photograph | semifreddo | full | classical | gap | vs classical |",
+                  "|---|---|---|---|---|---|---|"]
+        verdicts = []
+        for task in dict.fromkeys(r["task"] for r in srows):
+            trows = [r for r in srows if r["task"] == task]
+            value = {(r["photo"], r["method"]): r for r in trows}
+            photos = list(dict.fromkeys(r["photo"] for r in trows))
+
+            def pooled(method):
+                mse = np.mean([float(value[(p, method)]["mse"]) for p in photos])
+                return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
+            for photo in photos + ["all frames"]:
+                sf, full, cl = ((pooled(m) if photo == "all frames" else float(value[(photo, m)]["psnr_db"]))
+                                for m in ("semifreddo", "full", "classical"))
+                lines.append(f"| {task} | {photo} | {sf:.2f} | {full:.2f} | {cl:.2f} | {sf - full:+.2f} | {sf - cl:+.2f} |")
+            sf, full, cl = (pooled(m) for m in ("semifreddo", "full", "classical"))
+            name, knob, _ = FILTERS[task]
+            met = sf - full >= -allowed and sf > cl
+            verdicts.append(f"- {task}: {'met' if met else 'not met'} (gap {sf - full:+.2f} dB, "
+                            f"{sf - cl:+.2f} dB against {name}, {knob} {value[(photos[0], 'classical')]['parameter']})")
+        lines += ["", f"Goal: every target task within {allowed} dB of full fine-tuning and above its classical filter "
+                  "(all frames):", ""] + verdicts + [""]
+    return "\n".join(lines) + "\n"
 
 
 def markdown(rows: list[dict]) -> str:
@@ -174,8 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     from .spec import load_spec
 
     args.out.mkdir(parents=True, exist_ok=True)
+    args.build.mkdir(parents=True, exist_ok=True)
     csv_path = args.out / "accuracy.csv"
-    rows = load_rows(csv_path)
+    frames_csv = args.build / "pixel-frames.csv"         # per held-out frame, photos specs' shipped point
+    rows, frames = load_rows(csv_path), load_rows(frames_csv)
     for name in args.specs:
         spec = load_spec(name)
         for fraction in args.fractions:
@@ -184,12 +264,21 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"{spec.name} {fraction}:", flush=True)
             task_scale = args.epochs_scale if args.task_epochs_scale is None else args.task_epochs_scale
-            rows += run_point(spec, fraction, args.build, args.epochs_scale, task_scale)
+            per_frame = [] if spec.data.dataset == "photos" and fraction == SHIPPED else None
+            rows += run_point(spec, fraction, args.build, args.epochs_scale, task_scale, per_frame)
             save_rows(csv_path, rows)
+            if per_frame:
+                frames = [r for r in frames if r["spec"] != spec.name] + per_frame
+                save_rows(frames_csv, frames, FRAME_FIELDS)
     (args.out / "accuracy.md").write_text(markdown(rows))
     plot(rows, args.out / "accuracy.png")
     print((args.out / "accuracy.md").read_text())
-    print(f"wrote {csv_path}, {args.out / 'accuracy.md'}, {args.out / 'accuracy.png'}")
+    written = [csv_path, args.out / "accuracy.md", args.out / "accuracy.png"]
+    if frames:
+        (args.build / "pixel-quality.md").write_text(frames_markdown(frames))
+        print((args.build / "pixel-quality.md").read_text())
+        written += [frames_csv, args.build / "pixel-quality.md"]
+    print(f"wrote {', '.join(map(str, written))}")
     return 0
 
 

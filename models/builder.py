@@ -18,7 +18,7 @@ from .quantizers import fixed_quantizer, frozen_weight_quantizer
 from .spec import Spec
 
 
-def _keras_layer(spec: Spec, layer: Layer, storage_grid: bool = False):
+def keras_layer(spec: Spec, layer: Layer, storage_grid: bool = False):
     if layer.kind in ("quantize", "relu", "output"):
         return QActivation(fixed_quantizer(layer.result), name=layer.name)
     if layer.kind in ("conv", "dense"):
@@ -58,7 +58,7 @@ def build_network(network: Network, *, shared_repeats: bool = True, repeat: int 
         if shared_repeats and layer.copy_of:
             objects[layer.name] = objects[layer.copy_of]
         else:
-            objects[layer.name] = _keras_layer(spec, layer, storage_grid)
+            objects[layer.name] = keras_layer(spec, layer, storage_grid)
         inputs = [tensors[name] for name in layer.inputs]
         tensors[layer.name] = objects[layer.name](inputs if len(inputs) > 1 else inputs[0])
     model = keras.Model(tensors[network.layers[0].name], tensors[network.output.name],

@@ -108,31 +108,95 @@ def _digits_task(task: str, seed: int, bits: int) -> TaskData:
 # photos
 # --------------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=2)
-def load_photo(name: str) -> np.ndarray:
-    """A sample photograph in grey scale, float64 in [0, 1], shape (427, 640)."""
-    from sklearn.datasets import load_sample_image
+@lru_cache(maxsize=64)
+def _photo_views(name: str) -> tuple[np.ndarray, ...]:
+    """The photograph(s) scikit-image ships under ``name`` (``stereo_motorcycle``: its two views),
+    uint8, (h, w) for grey photographs and (h, w, 3) for colour ones. Read from the installed
+    package, never downloaded."""
+    import warnings
 
-    rgb = load_sample_image(name).astype(np.float64) / 255.0
-    return rgb @ np.array([0.299, 0.587, 0.114])     # ITU-R BT.601 luma
+    from skimage import data as skdata
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = getattr(skdata, name)()
+    return tuple(loaded[:2]) if name == "stereo_motorcycle" else (loaded,)
+
+
+def photo_labels(name: str) -> tuple[str, ...]:
+    """One label per image of a photograph: its name, or ``stereo_motorcycle-left``/``-right``."""
+    return (f"{name}-left", f"{name}-right") if name == "stereo_motorcycle" else (name,)
+
+
+def load_photo(name: str, channels: int) -> tuple[np.ndarray, ...]:
+    """A photograph (``spec.PHOTOGRAPHS``) as images (h, w, channels), float64 in [0, 1]: grey scale
+    as ITU-R BT.601 luma for ``channels == 1``, RGB for ``channels == 3`` (a grey photograph gives
+    R = G = B). A name can hold more than one image (:func:`photo_labels`)."""
+    images = []
+    for view in _photo_views(name):
+        view = np.asarray(view, np.float64) / 255.0
+        if view.ndim == 2:
+            view = view[..., None]
+        if channels == 1 and view.shape[-1] == 3:
+            view = (view @ LUMA)[..., None]
+        elif channels == 3 and view.shape[-1] == 1:
+            view = np.repeat(view, 3, axis=-1)
+        images.append(view)
+    return tuple(images)
+
+
+LUMA = np.array([0.299, 0.587, 0.114])      # ITU-R BT.601
+
+
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of each channel of an (h, w, c) image (reflected at the borders)."""
+    from scipy import ndimage
+
+    return ndimage.gaussian_filter(image, (sigma, sigma, 0), mode="reflect")
+
+
+def _sobel_magnitude(image: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude of each channel of an (h, w, c) image (channel by channel: on a 3-D
+    array ``ndimage.sobel`` would also smooth across the channels)."""
+    from scipy import ndimage
+
+    out = np.empty_like(image, dtype=np.float64)
+    for ch in range(image.shape[-1]):
+        plane = image[..., ch]
+        out[..., ch] = np.hypot(ndimage.sobel(plane, axis=1, mode="reflect"), ndimage.sobel(plane, axis=0, mode="reflect"))
+    return out
+
+
+BLUR_SIGMA = 1.5          # deblur's blur
+SHARPEN_SIGMA = 1.0       # sharpen's unsharp mask
 
 
 def degrade_and_target(photo: np.ndarray, task: str, noise: float, rng: np.random.Generator):
-    """(input, target) for one photograph, both float64 images in [0, 1]."""
-    from scipy import ndimage
+    """(input, target) for one (h, w, c) image, both float64 in [0, 1]. The input is what a camera
+    delivers: the scene (blurred, for deblur) plus Gaussian sensor noise of ``noise``; the target is
+    computed from the clean photograph. Every task acts on each channel alone."""
+    def sensor(scene):
+        return np.clip(scene + rng.normal(0.0, noise, scene.shape), 0, 1)
 
     if task == "denoise":
-        return np.clip(photo + rng.normal(0.0, noise, photo.shape), 0, 1), photo
+        return sensor(photo), photo
     if task == "deblur":
-        return ndimage.gaussian_filter(photo, 1.5, mode="reflect"), photo
+        return sensor(_blur(photo, BLUR_SIGMA)), photo
     if task == "edges":
-        gx = ndimage.sobel(photo, axis=1, mode="reflect")
-        gy = ndimage.sobel(photo, axis=0, mode="reflect")
-        return photo, np.clip(np.hypot(gx, gy) / 4.0, 0, 1)
+        return sensor(photo), edge_magnitude(photo)
     if task == "sharpen":
-        blurred = ndimage.gaussian_filter(photo, 1.0, mode="reflect")
-        return photo, np.clip(2 * photo - blurred, 0, 1)
+        return sensor(photo), unsharp_mask(photo)
     raise KeyError(task)
+
+
+def edge_magnitude(image: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude / 4 of each channel, clipped to [0, 1] (the edges task's target)."""
+    return np.clip(_sobel_magnitude(image) / 4.0, 0, 1)
+
+
+def unsharp_mask(image: np.ndarray) -> np.ndarray:
+    """image + (image - blur(image, SHARPEN_SIGMA)), clipped to [0, 1] (the sharpen task's target)."""
+    return np.clip(2 * image - _blur(image, SHARPEN_SIGMA), 0, 1)
 
 
 def cut_patches(image: np.ndarray, patch: int, stride: int) -> np.ndarray:
@@ -142,19 +206,47 @@ def cut_patches(image: np.ndarray, patch: int, stride: int) -> np.ndarray:
     return np.stack([image[r:r + patch, c:c + patch] for r in rows for c in cols])
 
 
+def cut_frame(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The ``height`` x ``width`` frame at the centre of ``image``: a centre crop along a side that
+    is longer than the frame; along a shorter side the image is first extended on both sides by
+    symmetric reflection (the edge pixel repeated, ``numpy.pad(mode="symmetric")``), half each way
+    (the odd pixel after the image)."""
+    h, w = image.shape[:2]
+    grow = [(max(0, height - h) // 2, max(0, height - h) - max(0, height - h) // 2),
+            (max(0, width - w) // 2, max(0, width - w) - max(0, width - w) // 2)]
+    image = np.pad(image, grow + [(0, 0)] * (image.ndim - 2), mode="symmetric")
+    h, w = image.shape[:2]
+    top, left = (h - height) // 2, (w - width) // 2
+    return image[top:top + height, left:left + width]
+
+
+def photo_frames(spec: Spec, names) -> list[tuple[str, np.ndarray]]:
+    """(label, frame) for every image of the named photographs (:func:`photo_labels`), cut at the
+    spec's input height x width with :func:`cut_frame`."""
+    h, w, c = spec.input_shape
+    return [(label, cut_frame(image, h, w)) for name in names
+            for label, image in zip(photo_labels(name), load_photo(name, c))]
+
+
 def _photos_task(spec: Spec, task: str) -> TaskData:
+    """Training: patches of ``dataset.patch`` cut at ``dataset.stride`` from every training
+    photograph, each degraded whole. Test: one frame at the input's height x width per held-out
+    image (:func:`cut_frame`), degraded as a frame (the camera delivers nothing beyond it)."""
     # Different noise for training and test photographs, both fixed by the spec's seed.
     rng_train = np.random.default_rng([spec.data.seed, 1])
     rng_test = np.random.default_rng([spec.data.seed, 2])
-    parts = []
-    for photo_name, rng, stride in ((spec.data.train_image, rng_train, spec.data.stride),
-                                    (spec.data.test_image, rng_test, spec.data.patch)):
-        source, target = degrade_and_target(load_photo(photo_name), task, spec.data.noise, rng)
-        x = quantize_input(cut_patches(source, spec.data.patch, stride)[..., None], spec.input_bits)
-        y = cut_patches(target, spec.data.patch, stride)[..., None].astype(np.float32)
-        parts.append((x, y))
-    (x_train, y_train), (x_test, y_test) = parts
-    return TaskData(task, "pixel", 1, x_train, y_train, x_test, y_test)
+    bits, c = spec.input_bits, spec.input_shape[2]
+    xs, ys = [], []
+    for name in spec.data.train_images:
+        for image in load_photo(name, c):
+            source, target = degrade_and_target(image, task, spec.data.noise, rng_train)
+            xs.append(quantize_input(cut_patches(source, spec.data.patch, spec.data.stride), bits))
+            ys.append(cut_patches(target, spec.data.patch, spec.data.stride).astype(np.float32))
+    frames = [degrade_and_target(frame, task, spec.data.noise, rng_test)
+              for _, frame in photo_frames(spec, spec.data.test_images)]
+    x_test = quantize_input(np.stack([f[0] for f in frames]), bits)
+    y_test = np.stack([f[1] for f in frames]).astype(np.float32)
+    return TaskData(task, "pixel", c, np.concatenate(xs), np.concatenate(ys), x_test, y_test)
 
 
 def psnr(prediction: np.ndarray, target: np.ndarray) -> float:

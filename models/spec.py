@@ -39,7 +39,11 @@ DATASET_TASKS = {
                "loops": ("classify", 2), "digits_all": ("classify", 10)},
     "photos": {"denoise": ("pixel", 1), "edges": ("pixel", 1), "sharpen": ("pixel", 1), "deblur": ("pixel", 1)},
 }
-SAMPLE_IMAGES = ("china.jpg", "flower.jpg")
+# The photographs of the photos dataset: those scikit-image 0.24 ships inside its package (read by
+# semifreddo.models.datasets.load_photo; stereo_motorcycle is two images, its left and right views).
+PHOTOGRAPHS = ("astronaut", "brick", "camera", "cell", "chelsea", "clock", "coffee", "coins", "grass", "gravel",
+               "hubble_deep_field", "immunohistochemistry", "moon", "page", "retina", "rocket",
+               "stereo_motorcycle", "text")
 # A spec's own data (``dataset: {name: custom, path: ...}``): its only task is the source task,
 # whose kind is the head's; target tasks come later from `train-task --data`.
 CUSTOM_DATASET = "custom"
@@ -122,10 +126,16 @@ class DataAndTraining:
     train_task: Training
     patch: int | None = None
     stride: int | None = None
-    train_image: str | None = None
-    test_image: str | None = None
+    train_images: tuple[str, ...] = ()     # photos: training photographs
+    test_images: tuple[str, ...] = ()      # photos: held-out photographs (never trained on)
     noise: float = 0.0
     data_path: str | None = None        # custom dataset: its .npz or image folder, resolved
+    also: tuple[str, ...] = ()          # tasks pre-trained beside the source task, each with its own head
+
+    @property
+    def pretrain_tasks(self) -> tuple[str, ...]:
+        """Every task the frozen core is pre-trained on: the source task first, then ``source.also``."""
+        return (self.source,) + self.also
 
 
 DATA_FIELDS = tuple(f.name for f in dataclasses.fields(DataAndTraining))
@@ -180,8 +190,9 @@ class Spec:
     def task_kind(self, task: str) -> tuple[str, int]:
         """(head kind, classes) a task of this spec needs; a custom dataset's task is the head's own."""
         if self.data.dataset == CUSTOM_DATASET:
-            return self.head_type, self.head_outputs if self.head_type == "classify" else 1
-        return DATASET_TASKS[self.data.dataset][task]
+            return self.head_type, self.head_outputs if self.head_type == "classify" else self.input_shape[2]
+        kind, classes = DATASET_TASKS[self.data.dataset][task]
+        return kind, self.input_shape[2] if kind == "pixel" else classes
 
     def target(self, task: str) -> Target:
         for t in self.data.targets:
@@ -432,6 +443,22 @@ def _custom_data_path(ds: _Reader, source: str | None) -> str:
     return str(path)
 
 
+def _photographs(ds: _Reader, key: str) -> tuple[str, ...]:
+    """A non-empty list of distinct names from :data:`PHOTOGRAPHS`."""
+    names = ds.get(key)
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        ds.fail(f"expected a non-empty list of photograph names, got {_show(names)}", key)
+    for name in names:
+        if name not in PHOTOGRAPHS:
+            hint = difflib.get_close_matches(name, PHOTOGRAPHS, n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            ds.fail(f"{name!r} is not a photograph scikit-image ships{extra}; choose from {', '.join(PHOTOGRAPHS)}",
+                    key)
+    if len(set(names)) != len(names):
+        ds.fail("lists a photograph more than once", key)
+    return tuple(names)
+
+
 def _training(r: _Reader, key: str) -> Training:
     sub = r.sub(key)
     t = Training(epochs=sub.int("epochs", 1, 10000), batch_size=sub.int("batch_size", 1, 65536),
@@ -458,16 +485,18 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
     dataset = ds.str("name", (*DATASET_TASKS, CUSTOM_DATASET))
     data_path = None
     patch = stride = None
-    train_image = test_image = None
+    train_images = test_images = ()
     noise = 0.0
     if dataset == "photos":
         patch = ds.int("patch", 4, 128)
         stride = ds.int("stride", 1, 128)
-        train_image = ds.str("train_image", SAMPLE_IMAGES)
-        test_image = ds.str("test_image", SAMPLE_IMAGES)
+        train_images = _photographs(ds, "train_images")
+        test_images = _photographs(ds, "test_images")
         noise = ds.float("noise", 0.0, 1.0, default=0.1)
-        if train_image == test_image:
-            ds.fail("must differ from train_image: evaluation uses the other photograph", "test_image")
+        shared = [name for name in test_images if name in train_images]
+        if shared:
+            ds.fail(f"{', '.join(shared)} also in train_images; a held-out photograph is never trained on",
+                    "test_images")
     if dataset == CUSTOM_DATASET:
         data_path = _custom_data_path(ds, source)
     ds.done()
@@ -532,6 +561,16 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
     source_task = src.str("task", None if custom else tuple(DATASET_TASKS[dataset]))
     if custom and not is_valid_name(source_task):
         src.fail(NAME_RULE, "task")
+    also = src.get("also", [])
+    if not isinstance(also, list) or not all(isinstance(t, str) for t in also):
+        src.fail(f"expected a list of task names, got {_show(also)}", "also")
+    if also and dataset != "photos":
+        src.fail("multi-task pre-training needs tasks on the same images: only the photos dataset has them", "also")
+    for task in also:
+        if task not in DATASET_TASKS[dataset]:
+            src.fail(f"{task!r} is not one of {', '.join(DATASET_TASKS[dataset])}", "also")
+    if source_task in also or len(set(also)) != len(also):
+        src.fail("lists a task twice (the source task is pre-trained already)", "also")
     src.done()
 
     targets_raw = r.get("targets", [] if custom else ...)
@@ -568,7 +607,8 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
         head_output=head_output, path=source,
         data=DataAndTraining(seed=seed, dataset=dataset, source=source_task, targets=tuple(targets),
                              train_core=train_core, train_task=train_task, patch=patch, stride=stride,
-                             train_image=train_image, test_image=test_image, noise=noise, data_path=data_path),
+                             train_images=train_images, test_images=test_images, noise=noise,
+                             data_path=data_path, also=tuple(also)),
     )
     _check_cross_fields(spec)
     return spec
@@ -583,8 +623,10 @@ def _check_cross_fields(s: Spec) -> None:
     if s.data.dataset == "digits" and (h, w, c) != (8, 8, 1):
         fail("input.shape", f"the digits dataset has 8x8x1 images, got {h}x{w}x{c}")
     if s.data.dataset == "photos":
-        if c != 1 or h != w or h != s.data.patch:
-            fail("input.shape", f"photos are cut into {s.data.patch}x{s.data.patch}x1 patches (dataset.patch), got {h}x{w}x{c}")
+        if c not in (1, 3):
+            fail("input.shape", f"photos are grey (1 channel) or RGB (3 channels), got {c} channels")
+        if h != w or h != s.data.patch:
+            fail("input.shape", f"photos are cut into {s.data.patch}x{s.data.patch} patches (dataset.patch), got {h}x{w}x{c}")
     if not s.repeat_min <= s.repeat_default <= s.repeat_max:
         fail("repeat", f"needs min <= default <= max, got {s.repeat_min} <= {s.repeat_default} <= {s.repeat_max}")
     if s.repeat_max > 1 and s.blocks < 2:
@@ -612,8 +654,8 @@ def _check_cross_fields(s: Spec) -> None:
     if s.head_type == "classify" and (h * w) & (h * w - 1):
         fail("input.shape", f"the classify head averages {h}x{w} pixels; the pixel count must be a power of two "
              "so that the average is exact in hardware and in float32")
-    if s.head_type == "pixel" and s.head_outputs != 1:
-        fail("head.outputs", "pixel tasks produce one output channel")
+    if s.head_type == "pixel" and s.head_outputs != c:
+        fail("head.outputs", f"a pixel head produces one output channel per input channel: {c}, got {s.head_outputs}")
 
     # What only the network description can check: exact float32 sums.
     network.validate(s)

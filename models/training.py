@@ -18,6 +18,7 @@ single-threaded data order.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import zlib
@@ -34,7 +35,7 @@ from semifreddo.deploy.contract.fileio import atomic_write_bytes
 from semifreddo.deploy.contract.weightset import WeightSet, read_weight_set, write_weight_set
 
 from .artifacts import BuildPaths, FrozenCore, load_core, save_core
-from .builder import build_model, set_repeat, set_shuffle
+from .builder import keras_layer, build_model, set_repeat, set_shuffle
 from .datasets import SAMPLES, TaskData, load_task, psnr
 from .layout import apply_codes, configurable_tensors, extract_codes, frozen_layer_names, frozen_tensors, register_map
 from .network import describe
@@ -114,7 +115,11 @@ def quality(metrics: dict) -> tuple[str, float]:
 
 def fit(model: keras.Model, data: TaskData, epochs: int, batch_size: int, learning_rate: float,
         description: str, progress: bool = True) -> None:
-    steps = max(1, int(np.ceil(len(data.x_train) / batch_size))) * epochs
+    """Train ``model`` on ``data``; a model with several inputs and outputs (multi-task pre-training)
+    takes lists of equally long arrays as ``x_train`` and ``y_train``, one per output, each with the
+    task kind's loss."""
+    samples = len(data.x_train[0]) if isinstance(data.x_train, list) else len(data.x_train)
+    steps = max(1, int(np.ceil(samples / batch_size))) * epochs
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.05)
     metrics = [_accuracy_metric(data.classes)] if data.kind == "classify" else []
     # Tracing the training graph costs about as much as a dozen eager steps, so a short run (a smoke
@@ -122,7 +127,7 @@ def fit(model: keras.Model, data: TaskData, epochs: int, batch_size: int, learni
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=_sliced_loss(data.kind, data.classes),
                   metrics=metrics, run_eagerly=steps <= EAGER_STEPS)
     callbacks = [EpochProgress(epochs, description, progress)]
-    if isinstance(data.x_train, np.ndarray):
+    if isinstance(data.x_train, (np.ndarray, list)):
         model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
                   callbacks=callbacks)
     else:       # user data held as input codes: batches are converted as they are needed
@@ -158,19 +163,52 @@ def _progress_enabled(progress: bool | None) -> bool:
 
 def train_core(spec: Spec, build: str | Path | None = None, *, epochs: int | None = None,
                subset: int | None = None, progress: bool | None = None) -> TrainResult:
-    """Pre-train on the source task; write the frozen core and the source task's weight set."""
+    """Pre-train on the source task (and on ``source.also``, see :func:`pretraining_model`); write
+    the frozen core and the source task's weight set."""
     paths = BuildPaths.for_spec(spec, build)
     seed_everything(spec, spec.data.source)
     data = load_task(spec, spec.data.source).subset(subset, spec.data.seed)
     model = build_model(spec)
     cfg = spec.data.train_core
-    fit(model, data, epochs or cfg.epochs, cfg.batch_size, cfg.learning_rate,
-        f"{spec.name}: pre-train core on {spec.data.source}", _progress_enabled(progress))
+    tasks = spec.data.pretrain_tasks
+    if len(tasks) == 1:
+        fit(model, data, epochs or cfg.epochs, cfg.batch_size, cfg.learning_rate,
+            f"{spec.name}: pre-train core on {spec.data.source}", _progress_enabled(progress))
+    else:
+        every = [data] + [load_task(spec, task).subset(subset, spec.data.seed) for task in tasks[1:]]
+        joint = TaskData("+".join(tasks), data.kind, data.classes, [d.x_train for d in every],
+                         [d.y_train for d in every], data.x_test, data.y_test)
+        fit(pretraining_model(spec, model), joint, epochs or cfg.epochs, cfg.batch_size, cfg.learning_rate,
+            f"{spec.name}: pre-train core on {', '.join(tasks)}", _progress_enabled(progress))
     metrics = evaluate(model, data)
     metrics["epochs"] = int(epochs or cfg.epochs)
+    if len(tasks) > 1:
+        metrics["pretrain_tasks"] = list(tasks)
     core = save_core(paths.core, spec, extract_codes(model, frozen_tensors(spec)), metrics)
     weightset = _write_weightset(spec, paths, model, core, spec.data.source, data, metrics, role="source")
     return TrainResult(spec.data.source, "semifreddo", metrics, model, weightset, core)
+
+
+def pretraining_model(spec: Spec, model: keras.Model) -> keras.Model:
+    """Multi-task pre-training: ``model`` (the source task's network) and, for every task of
+    ``source.also``, the same frozen and trainable cores under a head of its own (a copy of the
+    head's layers, with fresh weights). One input and one output per task, source task first;
+    training it trains ``model``'s layers in place. The extra heads exist only here: a weight set
+    holds the source head, and every target task trains a head of its own."""
+    network = describe(spec)
+    head = [layer for layer in network.layers if layer.core == "head" and layer.kind in ("conv", "dense", "output",
+                                                                                          "pool", "relu")]
+    features = model.get_layer(head[0].inputs[0]).output
+    cores = keras.Model(model.input, features, name="cores")
+    inputs, outputs = [model.input], [model.output]
+    for task in spec.data.also:
+        x = keras.Input(shape=model.input.shape[1:], name=f"{task}_image")
+        inputs.append(x)
+        y = cores(x)
+        for layer in head:
+            y = keras_layer(spec, dataclasses.replace(layer, name=f"{task}_{layer.name}"))(y)
+        outputs.append(y)
+    return keras.Model(inputs, outputs, name=f"pretrain_{model.name}")
 
 
 def prepare_task_model(spec: Spec, core: FrozenCore, source_weights: WeightSet | None, mode: str,
