@@ -15,19 +15,30 @@ loops           1 for digits with a closed loop        2
 digits_all      the digit                              10
 ==============  =====================================  =======
 
-``photos``: the two sample photographs of ``sklearn.datasets.load_sample_images`` (china.jpg,
-flower.jpg), in grey scale. A task maps a degraded or raw image to a per-pixel target computed on
-the whole photograph; patches are cut afterwards. The spec names the training photograph; the
-other one is only ever used for evaluation.
+``photos``: the photographs scikit-image ships inside its package (``spec.PHOTOGRAPHS``: camera,
+astronaut, coffee, ...; ``stereo_motorcycle`` is two images, its left and right views), nothing
+downloaded. Grey scale (ITU-R BT.601 luma) for a 1-channel input, RGB for a 3-channel one (a grey
+photograph then has R = G = B). The spec names its training photographs (``dataset.train_images``)
+and its held-out ones (``dataset.test_images``); no held-out photograph is used by any training.
 
-==========  ====================================  ==========================================
-task        input                                 target
-==========  ====================================  ==========================================
-denoise     photo + Gaussian noise (dataset.noise)  photo
-deblur      photo blurred (Gaussian, sigma 1.5)   photo
-edges       photo                                 Sobel gradient magnitude / 4, clipped to 1
-sharpen     photo                                 photo + (photo - blur(photo, 1)), clipped
-==========  ====================================  ==========================================
+* training: each training photograph is degraded whole, then cut into ``dataset.patch`` square
+  patches every ``dataset.stride`` pixels (input and target alike);
+* test: each held-out image becomes one frame at the input's height x width (:func:`cut_frame`:
+  centre crop, or symmetric reflection where the photograph is smaller), degraded as a frame.
+
+A task maps what a camera delivers (the scene plus Gaussian sensor noise of ``dataset.noise``) to
+a per-pixel target computed on the clean scene; every task acts on each channel alone.
+
+==========  =========================================  ==========================================
+task        input                                      target
+==========  =========================================  ==========================================
+denoise     photo + noise                              photo
+deblur      photo blurred (Gaussian, sigma 1.5) + noise  photo
+edges       photo + noise                              Sobel gradient magnitude / 4, clipped to 1
+sharpen     photo + noise                              photo + (photo - blur(photo, 1)), clipped
+==========  =========================================  ==========================================
+
+Multi-task pre-training (``source.also``) uses the same patches for every task.
 
 Every input is quantized to the network's input grid here, ``code / 2**input.bits`` with
 ``code = round(v * (2**input.bits - 1))`` (the board-side contract's one input quantization,

@@ -637,6 +637,9 @@ def _check_cross_fields(s: Spec) -> None:
     for i, t in enumerate(s.data.targets):
         if t.task == s.data.source:
             fail(f"targets[{i}].task", f"{t.task!r} is the source task; a target task must differ from it")
+        if t.task in s.data.also:
+            fail(f"targets[{i}].task", f"{t.task!r} is a pre-training task (source.also); a target task must be "
+                 "new to the frozen core")
         for b in t.shuffle:
             if b not in s.shuffle_blocks:
                 fail(f"targets[{i}].shuffle", f"block {b} has no core-shuffle switch "

@@ -181,3 +181,10 @@ def test_a_colour_spec_trains(tmp_path):
     assert np.isfinite(core.metrics["psnr_db"])
     result = train_task(spec, "edges", tmp_path, epochs=1, subset=64, progress=False)
     assert result.weightset.exists() and np.isfinite(result.metrics["psnr_db"])
+
+
+def test_a_target_task_is_never_a_pre_training_task():
+    data = pixels_data()
+    data["source"] = {"task": "denoise", "also": ["edges"]}
+    with pytest.raises(SpecError, match=r"targets\[0\].task: 'edges' is a pre-training task"):
+        parse_spec(data, source="bad.yaml")
