@@ -8,6 +8,7 @@ deblur      Wiener deconvolution with the task's Gaussian blur         balance (
             (sigma 1.5) as the point spread function
 edges       Sobel gradient magnitude / 4 after a Gaussian blur         sigma (0: plain Sobel)
 sharpen     unsharp mask (the task's own) after a Gaussian blur        sigma (0: plain unsharp)
+detail      the task's local standard deviation after a Gaussian blur  sigma (0: none)
 ==========  =========================================================  ==========================
 
 Each filter's parameter is chosen from a small grid by its PSNR on the *training* photographs
@@ -19,20 +20,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .datasets import (BLUR_SIGMA, _blur, degrade_and_target, edge_magnitude, load_photo, psnr, quantize_input,
-                       unsharp_mask)
+from .datasets import (BLUR_SIGMA, degrade_and_target, gaussian_blur, detail_map, edge_magnitude, load_photo, psnr,
+                       quantize_input, unsharp_mask)
 
 FILTERS = {
     "denoise": ("Gaussian blur", "sigma", (0.5, 0.75, 1.0, 1.5, 2.0)),
     "deblur": ("Wiener deconvolution", "balance", (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)),
     "edges": ("Sobel after a Gaussian blur", "sigma", (0.0, 0.5, 1.0, 1.5, 2.0)),
     "sharpen": ("unsharp mask after a Gaussian blur", "sigma", (0.0, 0.5, 1.0, 1.5)),
+    "detail": ("local standard deviation after a Gaussian blur", "sigma", (0.0, 0.5, 1.0, 1.5)),
 }
 BORDER = 16               # Wiener deconvolution works on the image extended by this much reflection
 
 
 def _smooth(image: np.ndarray, sigma: float) -> np.ndarray:
-    return _blur(image, sigma) if sigma > 0 else image
+    return gaussian_blur(image, sigma) if sigma > 0 else image
 
 
 def _gaussian_psf(sigma: float) -> np.ndarray:
@@ -63,6 +65,8 @@ def classical_filter(task: str, image: np.ndarray, parameter: float) -> np.ndarr
         return edge_magnitude(_smooth(image, parameter))
     if task == "sharpen":
         return unsharp_mask(_smooth(image, parameter))
+    if task == "detail":
+        return detail_map(_smooth(image, parameter))
     raise KeyError(task)
 
 

@@ -36,6 +36,8 @@ denoise     photo + noise                              photo
 deblur      photo blurred (Gaussian, sigma 1.5) + noise  photo
 edges       photo + noise                              Sobel gradient magnitude / 4, clipped to 1
 sharpen     photo + noise                              photo + (photo - blur(photo, 1)), clipped
+detail      photo + noise                              2 x local standard deviation (Gaussian
+                                                       window, sigma 1), clipped to 1
 ==========  =========================================  ==========================================
 
 Multi-task pre-training (``source.also``) uses the same patches for every task.
@@ -159,7 +161,7 @@ def load_photo(name: str, channels: int) -> tuple[np.ndarray, ...]:
 LUMA = np.array([0.299, 0.587, 0.114])      # ITU-R BT.601
 
 
-def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur of each channel of an (h, w, c) image (reflected at the borders)."""
     from scipy import ndimage
 
@@ -180,6 +182,7 @@ def _sobel_magnitude(image: np.ndarray) -> np.ndarray:
 
 BLUR_SIGMA = 1.5          # deblur's blur
 SHARPEN_SIGMA = 1.0       # sharpen's unsharp mask
+DETAIL_SIGMA = 1.0        # detail's window
 
 
 def degrade_and_target(photo: np.ndarray, task: str, noise: float, rng: np.random.Generator):
@@ -192,11 +195,13 @@ def degrade_and_target(photo: np.ndarray, task: str, noise: float, rng: np.rando
     if task == "denoise":
         return sensor(photo), photo
     if task == "deblur":
-        return sensor(_blur(photo, BLUR_SIGMA)), photo
+        return sensor(gaussian_blur(photo, BLUR_SIGMA)), photo
     if task == "edges":
         return sensor(photo), edge_magnitude(photo)
     if task == "sharpen":
         return sensor(photo), unsharp_mask(photo)
+    if task == "detail":
+        return sensor(photo), detail_map(photo)
     raise KeyError(task)
 
 
@@ -205,9 +210,17 @@ def edge_magnitude(image: np.ndarray) -> np.ndarray:
     return np.clip(_sobel_magnitude(image) / 4.0, 0, 1)
 
 
+def detail_map(image: np.ndarray) -> np.ndarray:
+    """2 x the local standard deviation of each channel in a Gaussian window (sigma DETAIL_SIGMA),
+    clipped to [0, 1] (the detail task's target: the texture map that adaptive noise reduction and
+    sharpening in a camera pipeline steer by)."""
+    mean = gaussian_blur(image, DETAIL_SIGMA)
+    return np.clip(2 * np.sqrt(np.maximum(gaussian_blur(image * image, DETAIL_SIGMA) - mean * mean, 0)), 0, 1)
+
+
 def unsharp_mask(image: np.ndarray) -> np.ndarray:
     """image + (image - blur(image, SHARPEN_SIGMA)), clipped to [0, 1] (the sharpen task's target)."""
-    return np.clip(2 * image - _blur(image, SHARPEN_SIGMA), 0, 1)
+    return np.clip(2 * image - gaussian_blur(image, SHARPEN_SIGMA), 0, 1)
 
 
 def cut_patches(image: np.ndarray, patch: int, stride: int) -> np.ndarray:
