@@ -9,6 +9,7 @@ deblur      Wiener deconvolution with the task's Gaussian blur         balance (
 edges       Sobel gradient magnitude / 4 after a Gaussian blur         sigma (0: plain Sobel)
 sharpen     unsharp mask (the task's own) after a Gaussian blur        sigma (0: plain unsharp)
 detail      the task's local standard deviation after a Gaussian blur  sigma (0: none)
+emboss      the task's emboss after a Gaussian blur                    sigma (0: none)
 ==========  =========================================================  ==========================
 
 Each filter's parameter is chosen from a small grid by its PSNR on the *training* photographs
@@ -20,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .datasets import (BLUR_SIGMA, degrade_and_target, gaussian_blur, detail_map, edge_magnitude, load_photo, psnr,
-                       quantize_input, unsharp_mask)
+from .datasets import (BLUR_SIGMA, degrade_and_target, detail_map, edge_magnitude, emboss, gaussian_blur, load_photo,
+                       psnr, quantize_input, unsharp_mask)
 
 FILTERS = {
     "denoise": ("Gaussian blur", "sigma", (0.5, 0.75, 1.0, 1.5, 2.0)),
@@ -29,6 +30,7 @@ FILTERS = {
     "edges": ("Sobel after a Gaussian blur", "sigma", (0.0, 0.5, 1.0, 1.5, 2.0)),
     "sharpen": ("unsharp mask after a Gaussian blur", "sigma", (0.0, 0.5, 1.0, 1.5)),
     "detail": ("local standard deviation after a Gaussian blur", "sigma", (0.0, 0.5, 1.0, 1.5)),
+    "emboss": ("emboss after a Gaussian blur", "sigma", (0.0, 0.5, 1.0, 1.5)),
 }
 BORDER = 16               # Wiener deconvolution works on the image extended by this much reflection
 
@@ -67,6 +69,8 @@ def classical_filter(task: str, image: np.ndarray, parameter: float) -> np.ndarr
         return unsharp_mask(_smooth(image, parameter))
     if task == "detail":
         return detail_map(_smooth(image, parameter))
+    if task == "emboss":
+        return emboss(_smooth(image, parameter))
     raise KeyError(task)
 
 

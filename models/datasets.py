@@ -38,6 +38,7 @@ edges       photo + noise                              Sobel gradient magnitude 
 sharpen     photo + noise                              photo + (photo - blur(photo, 1)), clipped
 detail      photo + noise                              2 x local standard deviation (Gaussian
                                                        window, sigma 1), clipped to 1
+emboss      photo + noise                              0.5 + (Sobel x + Sobel y) / 8, clipped
 ==========  =========================================  ==========================================
 
 Multi-task pre-training (``source.also``) uses the same patches for every task.
@@ -168,16 +169,20 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(image, (sigma, sigma, 0), mode="reflect")
 
 
-def _sobel_magnitude(image: np.ndarray) -> np.ndarray:
-    """Sobel gradient magnitude of each channel of an (h, w, c) image (channel by channel: on a 3-D
-    array ``ndimage.sobel`` would also smooth across the channels)."""
+def _sobel(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sobel derivatives (along x, along y) of each channel of an (h, w, c) image (channel by
+    channel: on a 3-D array ``ndimage.sobel`` would also smooth across the channels)."""
     from scipy import ndimage
 
-    out = np.empty_like(image, dtype=np.float64)
+    gx, gy = np.empty_like(image, dtype=np.float64), np.empty_like(image, dtype=np.float64)
     for ch in range(image.shape[-1]):
-        plane = image[..., ch]
-        out[..., ch] = np.hypot(ndimage.sobel(plane, axis=1, mode="reflect"), ndimage.sobel(plane, axis=0, mode="reflect"))
-    return out
+        gx[..., ch] = ndimage.sobel(image[..., ch], axis=1, mode="reflect")
+        gy[..., ch] = ndimage.sobel(image[..., ch], axis=0, mode="reflect")
+    return gx, gy
+
+
+def _sobel_magnitude(image: np.ndarray) -> np.ndarray:
+    return np.hypot(*_sobel(image))
 
 
 BLUR_SIGMA = 1.5          # deblur's blur
@@ -202,6 +207,8 @@ def degrade_and_target(photo: np.ndarray, task: str, noise: float, rng: np.rando
         return sensor(photo), unsharp_mask(photo)
     if task == "detail":
         return sensor(photo), detail_map(photo)
+    if task == "emboss":
+        return sensor(photo), emboss(photo)
     raise KeyError(task)
 
 
@@ -216,6 +223,13 @@ def detail_map(image: np.ndarray) -> np.ndarray:
     sharpening in a camera pipeline steer by)."""
     mean = gaussian_blur(image, DETAIL_SIGMA)
     return np.clip(2 * np.sqrt(np.maximum(gaussian_blur(image * image, DETAIL_SIGMA) - mean * mean, 0)), 0, 1)
+
+
+def emboss(image: np.ndarray) -> np.ndarray:
+    """0.5 + (Sobel x + Sobel y) / 8 of each channel, clipped to [0, 1] (the emboss task's target: the
+    relief filter, a signed derivative along the diagonal)."""
+    gx, gy = _sobel(image)
+    return np.clip(0.5 + (gx + gy) / 8.0, 0, 1)
 
 
 def unsharp_mask(image: np.ndarray) -> np.ndarray:

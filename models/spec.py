@@ -38,7 +38,7 @@ DATASET_TASKS = {
     "digits": {"digits_0_4": ("classify", 5), "digits_5_9": ("classify", 5), "parity": ("classify", 2),
                "loops": ("classify", 2), "digits_all": ("classify", 10)},
     "photos": {"denoise": ("pixel", 1), "edges": ("pixel", 1), "sharpen": ("pixel", 1), "deblur": ("pixel", 1),
-               "detail": ("pixel", 1)},
+               "detail": ("pixel", 1), "emboss": ("pixel", 1)},
 }
 # The photographs of the photos dataset: those scikit-image 0.24 ships inside its package (read by
 # semifreddo.models.datasets.load_photo; stereo_motorcycle is two images, its left and right views).
