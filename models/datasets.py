@@ -136,22 +136,34 @@ def degrade_and_target(photo: np.ndarray, task: str, noise: float, rng: np.rando
 
 
 def cut_patches(image: np.ndarray, patch: int, stride: int) -> np.ndarray:
+    return cut_frames(image, (patch, patch), (stride, stride))
+
+
+def cut_frames(image: np.ndarray, size: tuple[int, int], stride: tuple[int, int] | None = None) -> np.ndarray:
+    """Every ``size`` (height, width) window at ``stride`` (default: tiles that do not overlap). A
+    photograph smaller than one window is first extended by symmetric reflection at its far edges."""
+    (fh, fw), (sh, sw) = size, stride or size
     h, w = image.shape[:2]
-    rows = range(0, h - patch + 1, stride)
-    cols = range(0, w - patch + 1, stride)
-    return np.stack([image[r:r + patch, c:c + patch] for r in rows for c in cols])
+    if h < fh or w < fw:
+        pad = [(0, max(0, fh - h)), (0, max(0, fw - w))] + [(0, 0)] * (image.ndim - 2)
+        image = np.pad(image, pad, mode="symmetric")
+        h, w = image.shape[:2]
+    return np.stack([image[r:r + fh, c:c + fw] for r in range(0, h - fh + 1, sh) for c in range(0, w - fw + 1, sw)])
 
 
 def _photos_task(spec: Spec, task: str) -> TaskData:
     # Different noise for training and test photographs, both fixed by the spec's seed.
     rng_train = np.random.default_rng([spec.data.seed, 1])
     rng_test = np.random.default_rng([spec.data.seed, 2])
+    # Training: overlapping patches. Test: whole frames of the size the IP is built for (input.shape).
+    frame = tuple(spec.input_shape[:2])
     parts = []
-    for photo_name, rng, stride in ((spec.data.train_image, rng_train, spec.data.stride),
-                                    (spec.data.test_image, rng_test, spec.data.patch)):
+    for photo_name, rng, cut in ((spec.data.train_image, rng_train,
+                                  lambda im: cut_patches(im, spec.data.patch, spec.data.stride)),
+                                 (spec.data.test_image, rng_test, lambda im: cut_frames(im, frame))):
         source, target = degrade_and_target(load_photo(photo_name), task, spec.data.noise, rng)
-        x = quantize_input(cut_patches(source, spec.data.patch, stride)[..., None], spec.input_bits)
-        y = cut_patches(target, spec.data.patch, stride)[..., None].astype(np.float32)
+        x = quantize_input(cut(source)[..., None], spec.input_bits)
+        y = cut(target)[..., None].astype(np.float32)
         parts.append((x, y))
     (x_train, y_train), (x_test, y_test) = parts
     return TaskData(task, "pixel", 1, x_train, y_train, x_test, y_test)
