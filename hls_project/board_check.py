@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     parser.add_argument("--spec", default="digits")
     parser.add_argument("--build", default="build")
     parser.add_argument("--bundle", type=Path, required=True)
-    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--samples", type=int, default=None)
     args = parser.parse_args(argv)
 
     from semifreddo.models.cli_args import quiet_tensorflow

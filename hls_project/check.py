@@ -44,11 +44,16 @@ def load_checked_weights(spec: Spec, build, weights) -> WeightSet:
     return read_weight_set(weights, expect_core_id=core.core_id, expect_regmap=register_map(spec))
 
 
-def held_out_inputs(spec: Spec, task: str, count: int, build=None) -> np.ndarray:
+DEFAULT_SAMPLES = 200
+
+
+def held_out_inputs(spec: Spec, task: str, count: int | None, build=None) -> np.ndarray:
     """``count`` test images for ``task`` as input codes, topped up from the spec's other tasks' test
-    images if needed. A task trained from the user's data starts from the held-out samples
-    `train-task --data` kept in the build (the comparison holds for any input; these are the task's
-    own); they are checked as any input is."""
+    images if needed; ``None``: every one there is, up to DEFAULT_SAMPLES (a pixel spec's test images
+    are whole frames, a few per held-out photograph). A task trained from the user's data starts
+    from the held-out samples `train-task --data` kept in the build (the comparison holds for any
+    input; these are the task's own); they are checked as any input is."""
+    wanted, count = count, DEFAULT_SAMPLES if count is None else count
     from semifreddo.models.datasets import load_task
 
     kept = BuildPaths.for_spec(spec, build).sample(task)
@@ -61,7 +66,7 @@ def held_out_inputs(spec: Spec, task: str, count: int, build=None) -> np.ndarray
             break
         pools.append(load_task(spec, t).test_codes(count, spec.input_bits).astype(np.uint32))
     images = np.concatenate(pools)[:count]
-    if len(images) < count:
+    if wanted is not None and len(images) < count:
         raise SemifreddoError(f"only {len(images)} held-out inputs exist for spec {spec.name}, {count} requested")
     return images
 
@@ -79,7 +84,7 @@ class CheckResult:
         return all(v == 0 for v in self.mismatches.values())
 
 
-def check(spec: Spec, build, weights, repeats=None, samples: int = 200) -> CheckResult:
+def check(spec: Spec, build, weights, repeats=None, samples: int | None = None) -> CheckResult:
     """Compare C simulation with QKeras for ``weights`` at each repeat count (default: all)."""
     from semifreddo.models.builder import set_repeat
     from semifreddo.models.training import load_reference_model, predict

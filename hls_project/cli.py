@@ -36,16 +36,17 @@ def cmd_convert(args) -> int:
 
 
 def cmd_csim(args) -> int:
-    from semifreddo.deploy.contract.streams import load_images, save_outputs
+    from semifreddo.deploy.contract.streams import check_photo_output, load_images, save_outputs
 
     spec = _spec(args)
     from .check import load_checked_weights, open_csim
 
     ws = load_checked_weights(spec, args.build, args.weights)
     sim = open_csim(spec, args.build)
+    check_photo_output(args.output, sim.io)
     outputs = sim.run(load_images(args.input), ws, args.repeat, scale=args.input_scale)
-    save_outputs(args.output, outputs)
-    print(f"{args.output}: {outputs.shape[0]} output(s) of shape {outputs.shape[1:]} "
+    written = save_outputs(args.output, outputs)
+    print(f"{written[0]}{' ...' if len(written) > 1 else ''}: {outputs.shape[0]} output(s) of shape {outputs.shape[1:]} "
           f"(task {ws.task}, repeat {args.repeat or spec.repeat_min})")
     return 0
 
@@ -115,7 +116,8 @@ def register(sub) -> None:
     add_spec_argument(p)
     p.add_argument("--weights", required=True, metavar="W", help="weight-set file (.npz)")
     p.add_argument("--repeat", type=int, metavar="N", help="check only this repeat count (default: all)")
-    p.add_argument("--samples", type=int, default=200, metavar="N", help="held-out inputs to compare (default 200)")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="held-out inputs to compare (default: all there are, at most 200; a pixel spec's are whole frames)")
     p.add_argument("--layers", action="store_true", help="compare layer by layer (one input, traced build)")
     add_build_argument(p)
     p.set_defaults(func=cmd_check)

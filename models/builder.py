@@ -45,15 +45,16 @@ def keras_layer(spec: Spec, layer: Layer, storage_grid: bool = False):
 
 
 def build_network(network: Network, *, shared_repeats: bool = True, repeat: int | None = None,
-                  storage_grid: bool = False) -> keras.Model:
+                  storage_grid: bool = False, any_size: bool = False) -> keras.Model:
     """The QKeras model of a network description. ``repeat`` sets the gates (default: the spec's);
-    ``storage_grid`` describes frozen kernels by their exact storage format (for conversion)."""
+    ``storage_grid`` describes frozen kernels by their exact storage format (for conversion);
+    ``any_size``: a pixel network takes frames of any height and width (see :func:`model_input_shape`)."""
     spec = network.spec
     objects: dict[str, object] = {}
     tensors: dict[str, object] = {}
     for layer in network.layers:
         if layer.kind == "input":
-            tensors[layer.name] = keras.Input(shape=spec.input_shape, name=layer.name)
+            tensors[layer.name] = keras.Input(shape=model_input_shape(spec, any_size), name=layer.name)
             continue
         if shared_repeats and layer.copy_of:
             objects[layer.name] = objects[layer.copy_of]
@@ -68,9 +69,21 @@ def build_network(network: Network, *, shared_repeats: bool = True, repeat: int 
     return model
 
 
-def build_model(spec: Spec, *, shared_repeats: bool = True, repeat: int | None = None) -> keras.Model:
-    """The whole SemifreddoNet as a QKeras model, every run of the repeated block laid out."""
-    return build_network(describe(spec), shared_repeats=shared_repeats, repeat=repeat)
+def model_input_shape(spec: Spec, any_size: bool) -> tuple:
+    """The Keras input shape. A pixel network is convolutions, blends and a 1x1 head, so it computes
+    the same function at every frame size (each layer's 'same' padding at the frame's borders is the
+    hardware's): it trains on patches and is the reference on whole frames with one weight set. The
+    classify head averages a fixed pixel count, so it keeps the spec's frame."""
+    if any_size and spec.head_type == "pixel":
+        return (None, None, spec.input_shape[2])
+    return spec.input_shape
+
+
+def build_model(spec: Spec, *, shared_repeats: bool = True, repeat: int | None = None,
+                any_size: bool = True) -> keras.Model:
+    """The whole SemifreddoNet as a QKeras model, every run of the repeated block laid out; a pixel
+    network takes any frame size (``any_size``), a classifier the spec's."""
+    return build_network(describe(spec), shared_repeats=shared_repeats, repeat=repeat, any_size=any_size)
 
 
 def set_repeat(model: keras.Model, spec: Spec, repeat: int) -> None:

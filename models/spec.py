@@ -624,10 +624,12 @@ def _check_cross_fields(s: Spec) -> None:
     if s.data.dataset == "digits" and (h, w, c) != (8, 8, 1):
         fail("input.shape", f"the digits dataset has 8x8x1 images, got {h}x{w}x{c}")
     if s.data.dataset == "photos":
+        # input.shape is the frame the IP is built for; training cuts dataset.patch-square patches.
         if c not in (1, 3):
-            fail("input.shape", f"photos are grey (1 channel) or RGB (3 channels), got {c} channels")
-        if h != w or h != s.data.patch:
-            fail("input.shape", f"photos are cut into {s.data.patch}x{s.data.patch} patches (dataset.patch), got {h}x{w}x{c}")
+            fail("input.shape", f"photos have 1 channel (grey) or 3 (colour), got {c}")
+        if min(h, w) < s.data.patch:
+            fail("input.shape", f"the frame {h}x{w} is smaller than the {s.data.patch}x{s.data.patch} "
+                 "training patches (dataset.patch)")
     if not s.repeat_min <= s.repeat_default <= s.repeat_max:
         fail("repeat", f"needs min <= default <= max, got {s.repeat_min} <= {s.repeat_default} <= {s.repeat_max}")
     if s.repeat_max > 1 and s.blocks < 2:

@@ -101,8 +101,13 @@ def evaluate(model: keras.Model, data: TaskData, batch_size: int = 256) -> dict:
     return {"psnr_db": psnr(outputs, data.y_test), "n_test": int(len(data.x_test))}
 
 
+PREDICT_PIXELS = 1 << 20        # pixels per forward batch: whole frames go a few at a time
+
+
 def predict(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Forward pass in eager batches (no graph tracing, which costs more than it saves here)."""
+    pixels = int(np.prod(np.shape(x)[1:3])) if np.ndim(x) >= 3 else 1
+    batch_size = max(1, min(batch_size, PREDICT_PIXELS // max(1, pixels)))
     return np.concatenate([model(x[i:i + batch_size], training=False).numpy()
                            for i in range(0, len(x), batch_size)]) if len(x) else np.zeros((0,))
 

@@ -127,18 +127,24 @@ def test_the_driver_refuses_and_scales(board, tmp_path):
     np.testing.assert_array_equal(sf.run(sklearn_digits(), scale=16), sf.run(sklearn_digits() / 16))
 
 
-def test_an_image_file_given_for_a_npy_is_named_in_one_line(tmp_path):
-    """`--input` takes .npy arrays; a PNG or JPEG is refused by name, not as 'pickled data'."""
+def test_photographs_are_read_as_pixels_and_other_image_files_are_named_in_one_line(tmp_path):
+    """`--input` takes 8-bit PNG/JPEG photographs (as code / 255) and .npy arrays; a GIF is refused by
+    name, not as 'pickled data'."""
     from PIL import Image
 
     from semifreddo.deploy.contract.streams import load_images
 
-    pixels = np.zeros((8, 8), np.uint8)
-    for suffix, kind in ((".png", "PNG"), (".jpg", "JPEG")):
-        path = tmp_path / f"photo{suffix}"
-        Image.fromarray(pixels).save(path)
-        with pytest.raises(SemifreddoError, match=rf"is a {kind} image; --input takes a \.npy array"):
-            load_images(path)
+    pixels = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4
+    Image.fromarray(pixels).save(tmp_path / "grey.png")
+    np.testing.assert_array_equal(load_images(tmp_path / "grey.png"), pixels[None, :, :, None] / 255.0)
+    colour = np.stack([pixels, 255 - pixels, pixels // 2], axis=-1)
+    Image.fromarray(colour).save(tmp_path / "colour.png")
+    np.testing.assert_array_equal(load_images(tmp_path / "colour.png"), colour[None] / 255.0)
+    Image.fromarray(pixels).save(tmp_path / "photo.jpg")
+    assert load_images(tmp_path / "photo.jpg").shape == (1, 8, 8, 1)           # JPEG is lossy: shape only
+    Image.fromarray(pixels).save(tmp_path / "photo.npy", format="GIF")
+    with pytest.raises(SemifreddoError, match=r"is a GIF image; --input takes a PNG or JPEG photograph or a \.npy"):
+        load_images(tmp_path / "photo.npy")
     (tmp_path / "junk.npy").write_bytes(b"not numpy at all")
     with pytest.raises(SemifreddoError, match="not a plain .npy array"):
         load_images(tmp_path / "junk.npy")

@@ -23,6 +23,7 @@ The shapes and formats come from the register map's ``io`` section.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 
@@ -135,8 +136,15 @@ def add_input_scale_argument(p) -> None:
                         "8-bit images stored as floats, 16 for scikit-learn's digits); the result must lie in [0, 1]")
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
 def load_images(path) -> np.ndarray:
-    """Images from a plain .npy file (never unpickled), for the commands that take ``--input``."""
+    """Images for the commands that take ``--input``: a plain .npy array (never unpickled), or one
+    8-bit PNG or JPEG photograph, returned as floats ``code / 255`` in [0, 1], shape (1, h, w, c)."""
+    kind = _image_file_kind(path)
+    if kind in ("PNG", "JPEG") or str(path).lower().endswith(IMAGE_SUFFIXES):
+        return read_photo(path)
     try:
         images = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -146,8 +154,8 @@ def load_images(path) -> np.ndarray:
     except Exception as exc:             # numpy's header parser raises many kinds; nothing is unpickled
         kind = _image_file_kind(path)
         if kind:
-            raise SemifreddoError(f"{path}: is a {kind} image; --input takes a .npy array of images (n, h, w, c) "
-                                  "for now: load it with your imaging library and np.save it") from None
+            raise SemifreddoError(f"{path}: is a {kind} image; --input takes a PNG or JPEG photograph or a .npy "
+                                  "array of images (n, h, w, c): convert it to PNG first") from None
         raise SemifreddoError(f"{path}: not a plain .npy array ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(images, np.ndarray):
         raise SemifreddoError(f"{path}: expected one .npy array, got an .npz archive")
@@ -168,8 +176,65 @@ def _image_file_kind(path) -> str | None:
     return next((kind for magic, kind in _IMAGE_MAGIC.items() if head.startswith(magic)), None)
 
 
-def save_outputs(path, outputs: np.ndarray) -> None:
-    """Write outputs as a .npy file, atomically."""
+# Photographs in and out go through Pillow, which every PYNQ image ships (imported only when used).
+# 8-bit grey (L) and colour (RGB) are pixels as the IP takes them; a palette image is its colours.
+_PHOTO_MODES = {"L": 1, "RGB": 3, "P": 3}
+
+
+def read_photo(path) -> np.ndarray:
+    """One 8-bit grey or colour PNG/JPEG as floats ``code / 255``, shape (1, h, w, channels)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            if mode not in _PHOTO_MODES:
+                depth = "16-bit" if mode.startswith("I") else f"mode {mode}"
+                hint = ("save it with 8 bits per channel" if mode.startswith("I") else
+                        "save it without the alpha channel" if "A" in mode else "save it as 8-bit grey or RGB")
+                raise SemifreddoError(f"{path}: a {depth} image; the IP takes 8-bit grey or RGB pixels: {hint}")
+            pixels = np.asarray(image.convert("RGB") if mode == "P" else image, dtype=np.uint8)
+    except FileNotFoundError:
+        raise SemifreddoError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SemifreddoError(f"{path}: is a folder, not an image") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:   # Pillow's truncated/corrupt file errors
+        raise SemifreddoError(f"{path}: not a readable PNG or JPEG image ({exc.__class__.__name__}: {exc})") from None
+    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    return (pixels.astype(np.float64) / 255.0)[None]
+
+
+def photo_bytes(frame: np.ndarray) -> bytes:
+    """One output frame (h, w, 1 or 3) as an 8-bit PNG: values clipped to [0, 1], code round(v * 255)."""
+    from PIL import Image
+
+    codes = np.round(np.clip(np.asarray(frame, np.float64), 0.0, 1.0) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(codes[..., 0] if codes.shape[-1] == 1 else codes).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def writes_photos(path) -> bool:
+    return str(path).lower().endswith(".png")
+
+
+def check_photo_output(path, io: dict) -> None:
+    """Refuse a PNG output for an IP whose outputs are not images, before anything runs."""
+    shape = output_shape(io)
+    if writes_photos(path) and (len(shape) != 3 or shape[-1] not in (1, 3)):
+        raise SemifreddoError(f"{path}: this IP outputs {shape} values per frame, not an image; write a .npy file")
+
+
+def save_outputs(path, outputs: np.ndarray) -> list:
+    """Write outputs atomically: a .npy array, or PNG images (``out.png`` for one frame, ``out_0000.png``,
+    ... for several; values clipped to [0, 1]). Returns the paths written."""
+    path = Path(path)
+    if writes_photos(path):
+        names = [path] if len(outputs) == 1 else [path.with_name(f"{path.stem}_{i:04d}.png") for i in range(len(outputs))]
+        for name, frame in zip(names, outputs):
+            atomic_write_bytes(name, photo_bytes(frame))
+        return names
     buffer = io.BytesIO()
     np.save(buffer, outputs)
     atomic_write_bytes(path, buffer.getvalue())
+    return [path]

@@ -42,13 +42,15 @@ def cmd_run(args) -> int:
     from ..contract.streams import load_images, save_outputs
 
     sf = _open(args)
+    streams.check_photo_output(args.output, sf.io)
     images = load_images(args.input)
     if args.repeat is not None:
         sf.repeat = args.repeat
     outputs = sf.run(images, batch=args.batch, scale=args.input_scale)
-    save_outputs(args.output, outputs)
+    written = save_outputs(args.output, outputs)
     report = sf.last_run
-    print(f"{args.output}: {outputs.shape[0]} output(s) of shape {outputs.shape[1:]} from task "
+    where = str(written[0]) if len(written) == 1 else f"{written[0]} .. {written[-1].name}"
+    print(f"{where}: {outputs.shape[0]} output(s) of shape {outputs.shape[1:]} from task "
           f"{report.task or 'unknown'} (sequence {report.active_seq}, repeat {sf.repeat}); "
           f"{report.seconds:.2f} s, {report.images_per_second:.0f} images/s")
     return 0
@@ -89,13 +91,15 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_reload)
 
     p = sub.add_parser("run", help="run images on the board with the active task",
-                       description="Stream images through the IP with the active task. Input: a .npy array of "
+                       description="Stream images through the IP with the active task. Input: an 8-bit grey or "
+                                   "RGB PNG/JPEG photograph of the IP's frame size, or a .npy array of "
                                    "shape (n, h, w, c) or (h, w, c), floats in [0, 1] (code = round(v * (2^bits - 1))) or integer "
                                    "pixel codes; anything else is refused (--input-scale divides first). "
-                                   "Output: a .npy array shaped and scaled like the QKeras model's output.")
+                                   "Output: a .npy array shaped and scaled like the QKeras model's output, or, for a "
+                                   "pixel IP, a PNG (values clipped to [0, 1]; several frames: NAME_0000.png, ...).")
     _common(p)
-    p.add_argument("--input", required=True, type=Path, metavar="X.npy", help="input images")
-    p.add_argument("--output", required=True, type=Path, metavar="Y.npy", help="where to write the outputs")
+    p.add_argument("--input", required=True, type=Path, metavar="X.npy|X.png", help="input images")
+    p.add_argument("--output", required=True, type=Path, metavar="Y.npy|Y.png", help="where to write the outputs")
     p.add_argument("--repeat", type=int, metavar="N", help="set the repeat count first (kept on the board)")
     p.add_argument("--batch", type=int, default=1024, metavar="N", help="frames per DMA transfer (default 1024)")
     streams.add_input_scale_argument(p)
