@@ -251,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task-epochs-scale", type=float, default=None,
                         help="multiply only the task-training epochs by this (default: --epochs-scale); "
                              "for asking whether the target tasks are under-trained with the same core")
+    parser.add_argument("--frame", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+                        help="measure photos specs on held-out frames of this size instead of input.shape (the "
+                             "network is the same at every frame size; a reused repeat group is then modelled "
+                             "unrolled, which computes the same function)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--build", type=Path, default=Path("build/bench-accuracy"))
     args = parser.parse_args(argv)
@@ -262,8 +266,20 @@ def main(argv: list[str] | None = None) -> int:
     csv_path = args.out / "accuracy.csv"
     frames_csv = args.build / "pixel-frames.csv"         # per held-out frame, photos specs' shipped point
     rows, frames = load_rows(csv_path), load_rows(frames_csv)
+    from semifreddo.deploy.contract.errors import SemifreddoError
+
+    specs = []
     for name in args.specs:
-        spec = load_spec(name)
+        try:
+            spec = load_spec(name)
+            if args.frame and spec.data.dataset == "photos":
+                spec = spec.replace(input_shape=(*args.frame, spec.input_shape[2]), repeat_hardware="unrolled")
+        except SemifreddoError as exc:
+            parser.error(str(exc))
+        specs.append(spec)
+    for spec in specs:
+        if args.frame and spec.data.dataset == "photos":
+            print(f"{spec.name}: held-out frames of {args.frame[0]}x{args.frame[1]}")
         for fraction in args.fractions:
             if any(r["spec"] == spec.name and point(r["fraction"]) == fraction for r in rows):
                 print(f"{spec.name} {fraction}: done earlier, kept from {csv_path}")

@@ -188,3 +188,23 @@ def test_a_target_task_is_never_a_pre_training_task():
     data["source"] = {"task": "denoise", "also": ["edges"]}
     with pytest.raises(SpecError, match=r"targets\[0\].task: 'edges' is a pre-training task"):
         parse_spec(data, source="bad.yaml")
+
+
+def test_held_out_frames_at_a_size_no_shipped_spec_uses():
+    """96x64 frames: the centre of a larger photograph; a 200-row frame of the 172-row text photograph
+    takes 14 mirrored rows above and below it."""
+    data = pixels_data(train_images=["coins"], test_images=["camera", "page"])
+    data["input"]["shape"] = [96, 64, 1]
+    task = load_task(parse_spec(data), "denoise")
+    assert task.x_test.shape == task.y_test.shape == (2, 96, 64, 1)
+    np.testing.assert_array_equal(codes8(task.y_test[0, ..., 0]), skimage_photo("camera")[208:304, 224:288])
+    np.testing.assert_array_equal(codes8(task.y_test[1, ..., 0]), skimage_photo("page")[47:143, 160:224])
+    # The inputs are the same frames with noise, on the input grid.
+    assert np.abs(task.x_test - task.y_test).mean() > 0.01
+    np.testing.assert_array_equal(task.x_test * 256, np.round(task.x_test * 256))
+
+    data = pixels_data(train_images=["coins"], test_images=["text"])
+    data["input"]["shape"] = [200, 64, 1]
+    frame = load_task(parse_spec(data), "denoise").y_test[0, ..., 0]
+    rows = list(range(13, -1, -1)) + list(range(172)) + list(range(171, 157, -1))
+    np.testing.assert_array_equal(codes8(frame), skimage_photo("text")[rows][:, 192:256])
