@@ -24,12 +24,13 @@ DEB_PACKAGES := g++ make tcl openssh-client openssh-server yosys
 
 SETUP_STAMP  := $(VENV)/.semifreddo-setup
 
-.PHONY: help setup demo test test-quick train tasks bench-accuracy clean distclean
+.PHONY: help setup demo pixels-demo test test-quick train tasks bench-accuracy clean distclean
 
 help:
 	@echo "semifreddo make targets"
 	@echo "  setup            install Debian packages (when root) and the Python virtualenv $(VENV)"
 	@echo "  demo             train the digits core and task weight sets, check them in C simulation, run them on the emulated board"
+	@echo "  pixels-demo      the pixel network on whole 512x512 frames: C simulation, then PNG in/out on the emulated board"
 	@echo "  test             run the test suite (pytest, both cores): every test"
 	@echo "  test-quick       the suite less the tests that train models, compile C++ or solve adder graphs"
 	@echo "                   (markers train, compile, solve; under 2 minutes on 2 cores): the loop while coding"
@@ -49,6 +50,7 @@ help:
 	@echo "  add-task         add weight set WEIGHTS to BUNDLE [TASK=name] [REPLACE=1], no new bitstream"
 	@echo "  deploy-weights   install only task WEIGHTS of BUNDLE into the overlay on BOARD_HOST"
 	@echo "  board-demo       emulated board: package, run task A, switch to task B, run, compare with QKeras"
+	@echo "  bench-frames     whole frames (SPEC=pixels: 512x512) through the emulated board vs QKeras, timed"
 	@echo "  bench-runtime    task-switch cost (AXI-Lite words, bytes) vs a full bitstream reload per board"
 	@echo "  estimate         estimated LUT/FF/DSP/BRAM, latency, power of SPEC's IP and two baselines; with"
 	@echo "                   BOARD=..., ends with whether it fits that board (exit 1 if not)"
@@ -95,6 +97,13 @@ demo: $(SETUP_STAMP)
 	$(SF) weights list digits --build $(BUILD)
 	$(MAKE) --no-print-directory csim SPEC=digits
 	$(MAKE) --no-print-directory board-demo SPEC=digits
+
+# The pixel network on whole 512x512 frames: every weight set in C simulation, then the emulated
+# board (a held-out frame as a PNG photograph in, each task's output PNG out), bit-exact with QKeras.
+pixels-demo: $(SETUP_STAMP)
+	$(MAKE) --no-print-directory tasks SPEC=pixels
+	$(MAKE) --no-print-directory csim SPEC=pixels
+	$(MAKE) --no-print-directory board-demo SPEC=pixels
 
 test: $(SETUP_STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) tests
@@ -184,13 +193,19 @@ deploy-weights: | $(SETUP_STAMP)
 EMULATOR_STATE ?= $(BUILD)/emulated-board
 EMULATED     := $(OUT)/bundle-emulated
 
-.PHONY: board-demo bench-runtime
+.PHONY: board-demo bench-runtime bench-frames
 
 board-demo: $(OUT)/hls/hls_manifest.json
 	$(SF) package $(SPEC_FILE) --board emulated --build $(BUILD)
 	rm -rf $(EMULATOR_STATE)
 	SEMIFREDDO_EMULATOR_STATE=$(EMULATOR_STATE) $(BIN)/python -m semifreddo.hls_project.board_check \
 	  --spec $(SPEC_FILE) --build $(BUILD) --bundle $(EMULATED)
+
+# Whole frames (SPEC=pixels: 512x512) through the emulated board and QKeras, timed in the same run.
+bench-frames: $(OUT)/hls/hls_manifest.json
+	$(SF) package $(SPEC_FILE) --board emulated --build $(BUILD)
+	$(BIN)/python -m semifreddo.hls_project.bench_frames --spec $(SPEC_FILE) --build $(BUILD) --bundle $(EMULATED) \
+	  --out bench/results/frames-$(SPEC_NAME).json
 
 bench-runtime: $(OUT)/hls/hls_manifest.json
 	$(SF) package $(SPEC_FILE) --board emulated --build $(BUILD)

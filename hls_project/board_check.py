@@ -71,6 +71,30 @@ def main(argv=None) -> int:
             print(f"{spec.name}/{task} repeat {repeat}: {differ} of {y_qkeras.size} outputs of the emulated board "
                   f"differ from the QKeras model on {len(x)} held-out images -- "
                   f"{'bit-identical' if differ == 0 else 'MISMATCH'}")
+        if spec.head_type == "pixel" and spec.input_bits == 8:
+            all_equal &= photo_round_trip(spec, args.bundle, work, task, x[0], model)
+    print(board("status", args.bundle))
+    return 0 if all_equal else 1
+
+
+def photo_round_trip(spec, bundle: Path, work: Path, task: str, frame: np.ndarray, model) -> bool:
+    """A held-out frame as a PNG photograph through `semifreddo run`, out as a PNG: its pixels must be
+    the QKeras output clipped to [0, 1] and rounded to 8 bits."""
+    from PIL import Image
+
+    from semifreddo.deploy.contract.streams import grid_values
+    from semifreddo.models.builder import set_repeat
+    from semifreddo.models.training import predict
+
+    photo, output = work / "held_out.png", work / f"{task}.png"
+    codes = frame.astype(np.uint8)                        # 8-bit input codes: the PNG's pixels
+    Image.fromarray(codes[..., 0] if codes.shape[-1] == 1 else codes).save(photo)
+    print(board("run", bundle, "--input", photo, "--output", output, "--repeat", spec.repeat_default))
+    set_repeat(model, spec, spec.repeat_default)
+    y = predict(model, grid_values(frame[None], spec.input_bits))[0]
+    same = np.array_equal(np.asarray(Image.open(output)), np.round(np.clip(y[..., 0], 0, 1) * 255).astype(np.uint8))
+    print(f"{spec.name}/{task}: {photo.name} -> {output} ({'the QKeras output, to 8 bits' if same else 'MISMATCH'})")
+    return same
     print(board("status", args.bundle))
     return 0 if all_equal else 1
 

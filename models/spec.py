@@ -191,7 +191,7 @@ class Spec:
     def task_kind(self, task: str) -> tuple[str, int]:
         """(head kind, classes) a task of this spec needs; a custom dataset's task is the head's own."""
         if self.data.dataset == CUSTOM_DATASET:
-            return self.head_type, self.head_outputs if self.head_type == "classify" else self.input_shape[2]
+            return self.head_type, self.head_outputs if self.head_type == "classify" else 1
         kind, classes = DATASET_TASKS[self.data.dataset][task]
         return kind, self.input_shape[2] if kind == "pixel" else classes
 
@@ -660,8 +660,13 @@ def _check_cross_fields(s: Spec) -> None:
     if s.head_type == "classify" and (h * w) & (h * w - 1):
         fail("input.shape", f"the classify head averages {h}x{w} pixels; the pixel count must be a power of two "
              "so that the average is exact in hardware and in float32")
-    if s.head_type == "pixel" and s.head_outputs != c:
-        fail("head.outputs", f"a pixel head produces one output channel per input channel: {c}, got {s.head_outputs}")
+    if s.head_type == "pixel":
+        # The photos tasks act on every channel; other pixel tasks produce one output channel.
+        outputs = c if s.data.dataset == "photos" else 1
+        if s.head_outputs != outputs:
+            fail("head.outputs", "the photos tasks produce one output channel per input channel: "
+                 f"{outputs}, got {s.head_outputs}" if s.data.dataset == "photos" else
+                 f"pixel tasks produce one output channel, got {s.head_outputs}")
 
     # What only the network description can check: exact float32 sums.
     network.validate(s)

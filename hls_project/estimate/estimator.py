@@ -41,6 +41,11 @@ from .costs import AREA_NOTE, Resources, UnitCosts
 DEFAULT_CLOCK_MHZ = 100.0      # PYNQ's default fabric clock (FCLK_CLK0)
 BRAM18_BITS = 18 * 1024
 BRAM18_PORT_BITS = 36          # a RAMB18 in simple dual-port mode reads 36 bits per cycle (UG473)
+# The general-purpose accelerator keeps its two feature maps (ping-pong) on chip when both fit in
+# this much SRAM, and in external DRAM otherwise (power.DRAM_PJ_PER_BIT). Our choice, generous to
+# the accelerator: 512 KiB, almost five times Eyeriss's 108 KB global buffer (Chen et al., JSSC 2017).
+GENERAL_FEATURE_BUFFER_BITS = 512 * 1024 * 8
+DRAM_BURST_WORDS = 256          # a burst buffer on each DRAM stream: 256 beats (AXI4's longest burst)
 DESIGNS = ("semifreddo", "configurable", "general")
 TITLES = {"semifreddo": "SemifreddoNet IP", "configurable": "fully configurable twin",
           "general": "general-purpose accelerator"}
@@ -57,6 +62,7 @@ class Layer:
     role: str = ""                  # "frozen" or "trainable" for the convs of the blocks
     busy: int | None = None         # cycles it works per frame (per pass); None: every cycle
     in_group: bool = False          # part of the reused repeat group: works once per pass
+    line_buffer: Resources = field(default_factory=Resources)   # the part of ``resources`` that holds image lines
 
 
 @dataclass
@@ -180,7 +186,8 @@ def conv_layer(conv: _Conv, width: int, costs: UnitCosts, dsp: bool) -> Layer:
     """Line buffer, window, one dot product per output channel, requantizers, output FIFO."""
     bits = conv.in_fmt.bits
     rows = (conv.k - 1) * conv.c_in
-    r = rows * costs.shift_register(width, bits) + costs.register(conv.k * conv.k * conv.c_in * bits)
+    lines = rows * costs.shift_register(width, bits)       # hls4ml's line buffer: ap_shift_reg rows, in SRLs
+    r = lines + costs.register(conv.k * conv.k * conv.c_in * bits)
     energy = 2 * rows * bits * power.sram_pj_per_bit(rows * width * bits)     # line buffer write + read
     drop = conv.acc_frac - conv.out_fmt.frac
     if conv.graph is not None:
@@ -203,8 +210,10 @@ def conv_layer(conv: _Conv, width: int, costs: UnitCosts, dsp: bool) -> Layer:
     channels = len(out_bits)
     r = r + costs.fifo(channels * conv.out_fmt.bits)
     latency = (conv.k // 2) * (width + 1) + stages + 2       # look-ahead, adder pipeline, requantize, FIFO
-    return Layer(conv.name, r, energy, latency, f"{conv.k}x{conv.k}x{conv.c_in} -> {channels}, {kind}",
-                 conv.k * conv.k * conv.c_in * channels)
+    note = f"{conv.k}x{conv.k}x{conv.c_in} -> {channels}, {kind}"
+    if rows:
+        note += f"; line buffer {rows} x {width} x {bits} bits in SRLs, {lines.lut:,.0f} LUT"
+    return Layer(conv.name, r, energy, latency, note, conv.k * conv.k * conv.c_in * channels, line_buffer=lines)
 
 
 def blend_layer(spec: Spec, layer: net.Layer, name: str, costs: UnitCosts) -> Layer:
@@ -478,11 +487,24 @@ def general_design(spec: Spec, costs: UnitCosts, *, clock_mhz: float, repeat: in
 
     feature_bits = h * w * work.widest_features * act.bits
     reads, writes = math.ceil(work.inputs_per_pixel), math.ceil(work.outputs_per_pixel)
-    act_brams = 2 * max(math.ceil(feature_bits / BRAM18_BITS),
-                        math.ceil(reads / BRAM18_PORT_BITS) + math.ceil(writes / BRAM18_PORT_BITS))
-    layers.append(Layer("activation_buffers", Resources(bram18=act_brams),
-                        (reads + writes) * power.sram_pj_per_bit(feature_bits), 1,
-                        f"ping-pong feature maps of {work.widest_features} channels"))
+    if 2 * feature_bits <= GENERAL_FEATURE_BUFFER_BITS:
+        act_brams = 2 * max(math.ceil(feature_bits / BRAM18_BITS),
+                            math.ceil(reads / BRAM18_PORT_BITS) + math.ceil(writes / BRAM18_PORT_BITS))
+        layers.append(Layer("activation_buffers", Resources(bram18=act_brams),
+                            (reads + writes) * power.sram_pj_per_bit(feature_bits), 1,
+                            f"ping-pong feature maps of {work.widest_features} channels on chip"))
+    else:
+        # The feature maps live in external DRAM: every layer reads its input map and writes its
+        # output map there, through read and write burst buffers on chip (no FPGA area for the DRAM
+        # or its controller, which is the PS's hard block on a Zynq).
+        bursts = memory(DRAM_BURST_WORDS, reads) + memory(DRAM_BURST_WORDS, writes)
+        layers.append(Layer("dram_feature_maps", bursts,
+                            (reads + writes) * (power.dram_pj(1) + power.sram_pj_per_bit(DRAM_BURST_WORDS * reads)), 1,
+                            f"feature maps of {work.widest_features} channels ({2 * feature_bits / 8e6:.1f} MB "
+                            f"ping-pong) exceed the {GENERAL_FEATURE_BUFFER_BITS // 8 // 1024} KiB on-chip buffer: "
+                            f"in DRAM, {(reads + writes) / 8:.0f} bytes a pixel = "
+                            f"{(reads + writes) / 8 * h * w * clock_mhz / period / 1e3:.1f} GB/s at this frame rate, "
+                            f"{DRAM_BURST_WORDS}-word burst buffers"))
 
     requantizers = work.widest_features
     rows = (work.k_max - 1) * work.widest_features
@@ -502,6 +524,8 @@ def general_design(spec: Spec, costs: UnitCosts, *, clock_mhz: float, repeat: in
     latency = sum(layer.latency for layer in layers) * n_layers
     design = Design("general", layers, period, period + latency, clock_mhz, repeat=repeat or spec.repeat_default)
     design.notes.append("perfect MAC utilization, one multiplier format for all layers, no zero skipping")
+    if any(layer.name == "dram_feature_maps" for layer in layers):
+        design.notes.append(f"feature maps in DRAM; {power.DRAM_SOURCE}")
     return design
 
 

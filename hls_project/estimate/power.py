@@ -33,6 +33,17 @@ MULT_PJ_PER_PRODUCT_BIT = 0.2 / 64
 SRAM_PJ_PER_BIT = ((8 * 1024 * 8, 10 / 64), (32 * 1024 * 8, 20 / 64), (1024 * 1024 * 8, 100 / 64))
 
 
+# Off-chip DRAM, from the same table: a 64-bit DRAM access costs 1.3 to 2.6 nJ. The low end is taken
+# (the benefit of the doubt goes to the design that uses DRAM): 1.3 nJ / 64 bits.
+DRAM_SOURCE = "Horowitz, ISSCC 2014: DRAM 1.3-2.6 nJ per 64-bit access (the low end, 20.3 pJ/bit, is used)"
+DRAM_PJ_PER_BIT = 1300 / 64
+
+
+def dram_pj(bits: float) -> float:
+    """Energy of moving ``bits`` to or from external DRAM."""
+    return DRAM_PJ_PER_BIT * bits
+
+
 def add_pj(bits: float) -> float:
     return ADD_PJ_PER_BIT * bits
 

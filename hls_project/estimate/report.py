@@ -13,6 +13,7 @@ from semifreddo.deploy.contract.fileio import atomic_write_bytes, atomic_write_t
 
 from semifreddo.deploy.contract.boards import BOARDS, FIT_LIMITS
 
+from .costs import Resources
 from .estimator import DESIGNS, TITLES, Design, Estimate
 
 METRICS = (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram18", "BRAM18"), ("area", "area"),
@@ -94,6 +95,10 @@ def text_report(est: Estimate, layers: bool = True) -> str:
             d = est.designs[name]
             out.append(f"== {d.title} (latency {d.latency_cycles} cycles = {d.latency_cycles / d.clock_mhz:.2f} us)")
             out += _layer_table(d) + [f"   note: {n}" for n in d.notes] + [""]
+    lines = sum((layer.line_buffer for layer in ip.layers), Resources())
+    h, w, _ = spec.input_shape
+    out.append(f"line buffers of the IP at {w} pixels a line (hls4ml's ap_shift_reg rows, in SRLs): "
+               f"{lines.lut:,.0f} LUT, {lines.lut / max(1.0, ip.total.lut):.0%} of its LUTs (in the totals)")
     out.append(f"{'design':<30} " + " ".join(f"{label:>10}" for _, label in METRICS))
     for row in summary_rows(est):
         out.append(f"{TITLES[row['design']]:<30} " + " ".join(f"{row[key]:>10,.1f}" for key, _ in METRICS))
