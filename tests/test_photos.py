@@ -155,8 +155,9 @@ def test_a_colour_spec_gets_rgb_patches_and_frames():
 
 
 def test_a_grey_spec_reads_colour_photographs_as_bt601_luma():
-    spec = parse_spec(pixels_data(train_images=["coins"], test_images=["coffee"]))
-    data = load_task(spec, "denoise")
+    data = pixels_data(train_images=["coins"], test_images=["coffee"])
+    data["input"]["shape"] = [16, 16, 1]
+    data = load_task(parse_spec(data), "denoise")
     centre = skimage_photo("coffee")[192:208, 292:308].astype(np.float64) @ BT601
     np.testing.assert_array_equal(codes8(data.y_test[0, ..., 0]), np.round(centre).astype(np.uint8))
 
