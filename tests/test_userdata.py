@@ -198,6 +198,8 @@ def test_pixel_task_from_an_npz(pixels_spec, tmp_path):
     from semifreddo.deploy.contract.errors import DataError
     from semifreddo.models.userdata import load_user_task
 
+    pixels_spec = pixels_spec.replace(input_shape=(16, 16, 1))      # user data comes at the spec's frame
+
     rng = np.random.default_rng(1)
     x = rng.random((120, 16, 16, 1))
     y = (1 - x).astype(np.float32)                                   # an "invert" task
