@@ -283,8 +283,12 @@ class Spec:
             f"{self.repeat_default}), hardware: {self.hardware.repeat_hardware}",
             f"hardware       board {self.hardware.board}, configurable multipliers {self.hardware.multipliers}",
             f"head           {self.head_type}, {self.head_outputs} output(s), output {self.head_output.describe()}",
-            f"data           {self.data.dataset}{' ' + self.data.data_path if self.data.data_path else ''}",
-            f"tasks          source {self.data.source}; targets {', '.join(t.task for t in self.data.targets) or 'none'}",
+            f"data           {self.data.dataset}{' ' + self.data.data_path if self.data.data_path else ''}"
+            + (f": train on {len(self.data.train_images)} photographs, hold out {', '.join(self.data.test_images)}"
+               if self.data.train_images else ""),
+            f"tasks          source {self.data.source}"
+            f"{' (pre-trained with ' + ', '.join(self.data.also) + ')' if self.data.also else ''}; "
+            f"targets {', '.join(t.task for t in self.data.targets) or 'none'}",
             f"parameters     {counts['frozen']} frozen + {counts['configurable']} configurable "
             f"= {counts['total']} (frozen fraction {self.frozen_fraction:.1%})",
         ])

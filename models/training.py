@@ -35,7 +35,7 @@ from semifreddo.deploy.contract.fileio import atomic_write_bytes
 from semifreddo.deploy.contract.weightset import WeightSet, read_weight_set, write_weight_set
 
 from .artifacts import BuildPaths, FrozenCore, load_core, save_core
-from .builder import keras_layer, build_model, set_repeat, set_shuffle
+from .builder import build_model, keras_layer, set_repeat, set_shuffle
 from .datasets import SAMPLES, TaskData, load_task, psnr
 from .layout import apply_codes, configurable_tensors, extract_codes, frozen_layer_names, frozen_tensors, register_map
 from .network import describe
