@@ -44,7 +44,7 @@ from pynq.buffer import PynqBuffer
 from pynq.pl_server.global_state import bitstream_hash
 
 from ..contract.interface import (AP_DONE, AP_IDLE, AP_READY, AP_START, DMA_VLNV, EMULATED_HARDWARE_FORMAT,
-                                 EMULATED_PL_FORMAT, check_format, ports, read_artifact, stamp)
+                                 EMULATED_PL_FORMAT, check_format, read_artifact, stamp)
 from ..contract.errors import SemifreddoError
 from ..contract.fileio import atomic_write_text, file_lock
 from ..contract.simulated_ip import SimulatedIP
@@ -60,7 +60,6 @@ MM2S, S2MM = 0x00, 0x30
 DMACR, DMASR, ADDR, ADDR_MSB, LENGTH = 0x00, 0x04, 0x18, 0x1C, 0x28
 HALTED, IDLE, INT_ERR, DEC_ERR, IOC_IRQ = 0x1, 0x2, 0x10, 0x40, 0x1000
 
-OUTPUT_PORTS = ports("out")
 
 
 def default_state_dir() -> Path:
@@ -96,8 +95,9 @@ def check_state(state: dict, store: Path) -> None:
         ("registers", isinstance(state.get("registers"), dict)
          and all(k.isdigit() and word(v) for k, v in state["registers"].items())),
         ("bank", isinstance(state.get("bank"), list) and all(map(word, state["bank"]))),
-        ("active_words", isinstance(state.get("active_words"), list) and all(map(word, state["active_words"]))),
-        ("active_seq", word(state.get("active_seq")))) if not ok]
+        ("banks", isinstance(state.get("banks"), list) and all(
+            isinstance(b, dict) and word(b.get("seq")) and isinstance(b.get("words"), list)
+            and len(b["words"]) == len(state["bank"]) and all(map(word, b["words"])) for b in state["banks"]))) if not ok]
     if problems:
         raise SemifreddoError(f"{store}: emulated PL state is damaged ({', '.join(problems)} malformed); delete it to "
                               "power-cycle the emulated board")
@@ -150,7 +150,7 @@ class EmulatedDevice(Device):
     @staticmethod
     def _power_on() -> dict:
         return {**stamp(STATE_FORMAT), "bitfile_name": None, "bitfile_hash": None, "timestamp": None,
-                "registers": {}, "bank": [], "active_seq": 0, "active_words": []}
+                "registers": {}, "bank": [], "banks": []}
 
     def _sync(self) -> None:
         """Take in another process's writes to the store."""
@@ -202,7 +202,9 @@ class EmulatedDevice(Device):
             state.clear()
             state.update(self._power_on(), bitfile_name=bitstream.bitfile_name,
                          bitfile_hash=bitstream_hash(bitstream.bitfile_name), timestamp=stamp,
-                         bank=[0] * hardware["bank"]["words"], active_words=[0] * hardware["bank"]["words"])
+                         bank=[0] * hardware["bank"]["words"],
+                         banks=[{"seq": 0, "words": [0] * hardware["bank"]["words"]}
+                                for _ in range(SimulatedIP.load(bitstream.bitfile_name).banks)])
         self._update(configure)
         self._hardware = None
         bitstream.timestamp = stamp
@@ -305,7 +307,7 @@ class EmulatedDevice(Device):
             self._update(write_bank)
             return
         outputs = {self.hardware["ip"][self.hardware["ip_instance"]]["registers"][name]["address_offset"]
-                   for name in OUTPUT_PORTS}
+                   for name in self._ip.outputs}
 
         def write_registers(state):
             for i, value in enumerate(words):
@@ -328,7 +330,8 @@ class EmulatedDevice(Device):
         """ap_start: sample the inputs, as the IP does when it starts, then run when the data is there."""
         self._sync()
         self._start_pending = {"commit": self._register("commit"), "repeat": self._register("repeat"),
-                               "n_frames": self._register("n_frames"), "bank": list(self._state["bank"])}
+                               "n_frames": self._register("n_frames"), "bank": list(self._state["bank"]),
+                               "load_bank": self._register("load_bank") if self._ip.banks > 1 else 0}
         self._done = False
         self._advance()
 
@@ -347,14 +350,14 @@ class EmulatedDevice(Device):
 
         def run(state):
             # Another process may have committed since this library last ran: restore its
-            # active registers first, then carry out this start.
-            self._ip.restore(state["active_words"], state["active_seq"], start["repeat"])
+            # weight banks first, then carry out this start.
+            self._ip.restore([(b["seq"], b["words"]) for b in state["banks"]], start["repeat"])
             out, status = self._ip.start(np.array(start["bank"], dtype=np.uint32), start["commit"], start["repeat"],
-                                         start["n_frames"], beats)
-            state["active_seq"] = status["active_seq"]
-            state["active_words"] = [int(w) for w in self._ip.active_words]
+                                         start["n_frames"], beats, load_bank=start["load_bank"])
+            state["banks"] = [{"seq": seq, "words": [int(w) for w in words]}
+                              for seq, words in zip(self._ip.seqs, self._ip.words)]
             ip = self.hardware["ip"][self.hardware["ip_instance"]]["registers"]
-            for name in OUTPUT_PORTS:
+            for name in self._ip.outputs:
                 state["registers"][str(ip[name]["address_offset"])] = status[name]
                 state["registers"][str(ip[f"{name}_ctrl"]["address_offset"])] = 1     # ap_vld
             holder["out"] = out
