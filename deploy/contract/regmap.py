@@ -203,11 +203,13 @@ def _id_body(fields, n_words, bank_offset, control, repeat_range, banks: int) ->
 
 
 def _compute_id(body: dict) -> str:
-    # The id covers everything a register access depends on, and nothing else. One bank is the
-    # IP as it was before banks existed, so its id leaves the count out (their ids stay the same).
+    # The id covers everything a weight set's words depend on, and nothing else: not the number of
+    # weight banks (hardware.banks) nor the registers that only an IP of several banks has, so one
+    # weight set loads into an IP of any bank count built from the same network.
+    single = control_offsets(1)
     canonical = json.dumps(
-        {k: body[k] for k in ("control", "bank", "repeat")} | ({"banks": body["banks"]} if body["banks"] != 1 else {})
-        | {"fields": [
+        {"control": {k: v for k, v in body["control"].items() if k in single}}
+        | {k: body[k] for k in ("bank", "repeat")} | {"fields": [
             {k: v for k, v in f.items() if k != "meta"} for f in body["fields"]]},
         sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -145,6 +145,10 @@ def check_register_map(description: dict, regmap: RegisterMap) -> None:
             raise SemifreddoError(f"register {name} is at {int(entry['address_offset']):#x} in the hardware but at "
                                   f"{regmap.control[name]:#x} in regmap.json: they do not belong together; refusing "
                                   "to run")
+    banked = [name for name in ports("in", 2) + ports("out", 2) if name not in ports("in") + ports("out")]
+    if regmap.banks == 1 and any(name in registers for name in banked):
+        raise SemifreddoError("the hardware has weight-bank registers, but the bundle's regmap.json describes an IP "
+                              "of one bank: they do not belong together; refusing to run")
     end = regmap.bank_offset + 4 * regmap.n_words
     if int(description.get("addr_range", 0)) < end:
         raise SemifreddoError(f"the IP's address range {int(description.get('addr_range', 0)):#x} is smaller than "

@@ -144,6 +144,7 @@ class EmulatedDevice(Device):
         self.on_start = None       # test hook: called before each start of the IP is carried out
         self.axi_lite_reads = self.axi_lite_writes = 0            # 32-bit AXI-Lite accesses served
         self.stream_bytes = 0                                     # bytes the DMA moved in both directions
+        self.shadow_words = 0                                     # of the AXI-Lite words, those of the shadow bank
 
     # --- PL state store ----------------------------------------------------------------------
 
@@ -287,6 +288,7 @@ class EmulatedDevice(Device):
             self._done = False                             # ap_done and ap_ready clear on read
             return value
         if bank["offset"] <= offset < bank["offset"] + 4 * bank["words"]:
+            self.shadow_words += 1
             return int(self._state["bank"][(offset - bank["offset"]) // 4])
         return int(self._state["registers"].get(str(offset), 0))
 
@@ -298,6 +300,7 @@ class EmulatedDevice(Device):
             return
         if bank["offset"] <= offset < bank["offset"] + 4 * bank["words"]:
             first = (offset - bank["offset"]) // 4
+            self.shadow_words += len(words)
             values = [int(v) ^ self._corrupt.pop(first + i, 0) for i, v in enumerate(words)]
             if first + len(values) > bank["words"]:
                 raise SemifreddoError("emulated board: write past the end of the shadow bank")
