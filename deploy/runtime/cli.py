@@ -92,6 +92,14 @@ def _common(p) -> None:
                         "~/.local/state/semifreddo/emulated-board)")
 
 
+def _weight_set_arguments(p, wait_help: str) -> None:
+    """--task or --weights (one of them), and --wait: what a load or a reload takes."""
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--task", metavar="NAME", help="a task of the bundle")
+    which.add_argument("--weights", metavar="FILE", type=Path, help="a weight-set file (.npz)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="S", help=wait_help)
+
+
 def register(sub) -> None:
     p = sub.add_parser("load", help="load a task into a weight bank while the other banks keep serving",
                        description="Load a task into one of the IP's weight banks (hardware.banks): the weight set "
@@ -100,12 +108,8 @@ def register(sub) -> None:
                                    "of the IP. Runs on other banks go on. Without --bank: the bank that already "
                                    "holds it, else a free one. On any failure every bank keeps its task.")
     _common(p)
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--task", metavar="NAME", help="a task of the bundle")
-    which.add_argument("--weights", metavar="FILE", type=Path, help="a weight-set file (.npz)")
+    _weight_set_arguments(p, "seconds to wait for a run using that bank to finish (default 0: fail at once)")
     p.add_argument("--bank", type=int, metavar="K", help="the bank to load into (0..banks-1; default: a free one)")
-    p.add_argument("--wait", type=float, default=0.0, metavar="S",
-                   help="seconds to wait for a run using that bank to finish (default 0: fail at once)")
     p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("reload", help="switch the board to another task without reloading the bitstream",
@@ -114,11 +118,7 @@ def register(sub) -> None:
                                    "compared, then committed between frames. On any failure the previous task "
                                    "stays active. A run in flight makes the switch fail at once (or after --wait).")
     _common(p)
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--task", metavar="NAME", help="a task of the bundle")
-    which.add_argument("--weights", metavar="FILE", type=Path, help="a weight-set file (.npz)")
-    p.add_argument("--wait", type=float, default=0.0, metavar="S",
-                   help="seconds to wait for a run in flight to finish (default 0: fail at once)")
+    _weight_set_arguments(p, "seconds to wait for a run in flight to finish (default 0: fail at once)")
     p.set_defaults(func=cmd_reload)
 
     p = sub.add_parser("run", help="run images on the board with the active task, or --task",
