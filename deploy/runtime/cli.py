@@ -69,8 +69,8 @@ def cmd_run(args) -> int:
 def cmd_status(args) -> int:
     status = _open(args).status()
     print(f"bundle       {status['bundle']} ({status['board']})")
-    print(f"active task  {status['active_task'] or 'unknown'} (bank {status['active_bank']}, "
-          f"sequence {status['active_seq']})")
+    bank = f", bank {status['active_bank']}" if len(status["banks"]) > 1 else ""
+    print(f"active task  {status['active_task'] or 'unknown'} (sequence {status['active_seq']}{bank})")
     print(f"core id      {status['core_id']}")
     print(f"register map {status['regmap_id']}")
     print(f"repeat       {status['repeat']}")

@@ -350,6 +350,7 @@ class Semifreddo:
         if not isinstance(journal, dict) or journal.get("bitfile") != str(self.bitfile) or \
                 not isinstance(journal.get("banks"), dict):
             return {"bitfile": str(self.bitfile), "active_bank": 0, "banks": {}}
+        journal["banks"] = {k: v for k, v in journal["banks"].items() if isinstance(v, dict)}   # damaged: forgotten
         return journal
 
     def _write_journal(self, journal: dict) -> None:

@@ -97,7 +97,8 @@ def check_state(state: dict, store: Path) -> None:
         ("bank", isinstance(state.get("bank"), list) and all(map(word, state["bank"]))),
         ("banks", isinstance(state.get("banks"), list) and all(
             isinstance(b, dict) and word(b.get("seq")) and isinstance(b.get("words"), list)
-            and len(b["words"]) == len(state["bank"]) and all(map(word, b["words"])) for b in state["banks"]))) if not ok]
+            and isinstance(state.get("bank"), list) and len(b["words"]) == len(state["bank"])
+            and all(map(word, b["words"])) for b in state["banks"]))) if not ok]
     if problems:
         raise SemifreddoError(f"{store}: emulated PL state is damaged ({', '.join(problems)} malformed); delete it to "
                               "power-cycle the emulated board")
