@@ -16,11 +16,11 @@ The driver (``driver.py``) runs on it unchanged, through the real pynq ``Overlay
   soon as the DMA has supplied every input beat and a receive buffer.
 
 **State that outlives a process.** A real PL keeps its registers between processes. Here the
-IP's register space (control registers, shadow bank) and its active registers live in a
+IP's register space (control registers, shadow bank) and its weight banks live in a
 file-backed store, ``<state dir>/pl.json``: every register write goes to it at once (an atomic
 rename, under the lock ``<state dir>/pl.lock``), every read sees other processes' writes, and
-every start first restores the active registers into this process's library when another
-process changed them (by committing the stored active words again with n_frames 0). The state
+every start first restores the weight banks into this process's library when another process
+changed them (power-on, then each stored bank committed again with n_frames 0). The state
 dir is the ``state_dir`` argument, else ``$SEMIFREDDO_EMULATOR_STATE``, else
 ``~/.local/state/semifreddo/emulated-board`` (``$XDG_STATE_HOME`` is honoured). Select the
 emulated board with ``Semifreddo(bundle, device=EmulatedDevice())`` or
@@ -59,7 +59,6 @@ PAGE = 4096
 MM2S, S2MM = 0x00, 0x30
 DMACR, DMASR, ADDR, ADDR_MSB, LENGTH = 0x00, 0x04, 0x18, 0x1C, 0x28
 HALTED, IDLE, INT_ERR, DEC_ERR, IOC_IRQ = 0x1, 0x2, 0x10, 0x40, 0x1000
-
 
 
 def default_state_dir() -> Path:
@@ -195,7 +194,7 @@ class EmulatedDevice(Device):
         return EmulatedMetadata(read_hardware(bitfile_name))
 
     def download(self, bitstream, parser=None):
-        """Configure the emulated PL: every register at power-on, the active registers empty."""
+        """Configure the emulated PL: every register at power-on, every weight bank empty."""
         hardware = read_hardware(bitstream.bitfile_name)
         SimulatedIP.load(bitstream.bitfile_name)           # refuse anything that is not a C simulation
         stamp = datetime.now().strftime("%Y/%m/%d %H:%M:%S +%f")
