@@ -74,17 +74,17 @@ def measure_banks(bundle: Path, frames: int) -> dict:
         shadow, started = device.shadow_words, time.perf_counter()
         sf.run({tasks[0]: x, tasks[1]: x})                 # one stream, frames alternate between the banks
         banked_s, banked_words = time.perf_counter() - started, device.shadow_words - shadow
-        shadow, started = device.shadow_words, time.perf_counter()
+        shadow, started, reloads = device.shadow_words, time.perf_counter(), 0
         for frame in range(frames):
             for task in tasks:                              # the same alternation, one bank reloaded each time
-                sf.load(task, bank=0)
+                reloads += sf.load(task, bank=0).bytes_moved > 0     # (the first finds its task there already)
                 sf.run(x[frame:frame + 1], task=task)
         reload_s, reload_words = time.perf_counter() - started, device.shadow_words - shadow
         switches = 2 * frames - 1
         return {"tasks": tasks, "banks": sf.n_banks, "frames": 2 * frames,
                 "banked_fps": 2 * frames / banked_s, "reload_fps": 2 * frames / reload_s,
                 "banked_bytes_per_switch": 4 * banked_words / switches,
-                "reload_bytes_per_switch": 4 * reload_words / (2 * frames)}
+                "reload_bytes_per_switch": 4 * reload_words / max(1, reloads)}
 
 
 def main(argv=None) -> int:
