@@ -446,8 +446,8 @@ class Semifreddo:
                     self._write_journal(journal)
         except LockBusy as exc:
             raise BoardBusy(f"a run is in flight on bank {bank} of this board (process {exc.holder or '?'}); the "
-                            f"switch to {name} was not made and the bank keeps its task; retry, load into another "
-                            "bank, or pass a wait time") from None
+                            f"switch to {name} was not made and the previous task is still active in that bank; "
+                            "retry, load into another bank, or pass a wait time") from None
         return self._report(LoadReport(name, str(ws.path), bank, seq, 8 * self.regmap.n_words,
                                        time.perf_counter() - started))
 
