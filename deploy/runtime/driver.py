@@ -416,7 +416,7 @@ class Semifreddo:
         """Load a task (a bundle task name, a weight-set file or a WeightSet) into a weight bank.
 
         ``bank=None``: the bank that already holds this weight set (then nothing is written), else
-        a free one; with one bank, bank 0. The shadow bank is written, read back and compared, then
+        a free one; with one bank, bank 0. A bank named explicitly is always written. The shadow bank is written, read back and compared, then
         committed into the bank between two starts of the IP, while runs on other banks go on. Any
         failure leaves every bank as it was. ``wait``: seconds to wait for a run that uses the bank."""
         started = time.perf_counter()
@@ -430,14 +430,15 @@ class Semifreddo:
             # Loads queue for each other (a load takes milliseconds), then wait for the bank's runs.
             with file_lock(self._switch_lock, wait=None):
                 journal = self._read_journal()
+                reuse = bank is None
                 if bank is None:
                     bank = self._choose_bank(journal, name, checksum)
                 with self._bank_lock(bank, wait):
                     entry = journal["banks"].get(str(bank), {})
                     with self._between_starts():
                         current = self.bank_seq(bank)
-                    if current and entry.get("seq") == current and (entry.get("task"), entry.get("checksum")) == \
-                            (name, checksum):
+                    if reuse and current and entry.get("seq") == current and \
+                            (entry.get("task"), entry.get("checksum")) == (name, checksum):
                         return self._report(LoadReport(name, str(ws.path), bank, current, 0,
                                                        time.perf_counter() - started))
                     seq = self._commit(ws, bank, max([current] + [e.get("seq", 0) for e in journal["banks"].values()]))
