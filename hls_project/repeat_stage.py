@@ -8,6 +8,7 @@ them in a repeat stage::
 
     repeat_group (one dataflow process of the top)
       for each frame:
+        (with several weight banks: read the frame's bank number, select that bank's registers)
         for pass in 0 .. runs-1:               runs = the repeat register, clamped to its range
           repeat_pass (a dataflow region)
             repeat_source  entry streams (first pass) or the frame buffer -> the group
