@@ -225,3 +225,16 @@ def test_banks_in_the_spec_are_checked_and_one_bank_is_todays_ip(tmp_path):
     assert three.control["load_bank"] == 0x28 and three.bank_bits == 2 and three.banks == 3
     # The words of a weight set do not depend on the bank count: it loads into either IP.
     assert three.id == one.id and [f.word_offset for f in three.fields] == [f.word_offset for f in one.fields]
+
+
+def test_the_notebook_runs_two_tasks_on_alternating_frames_from_their_banks(board3, tmp_path, monkeypatch):
+    import json
+
+    from test_deploy_notebook import execute_notebook
+
+    monkeypatch.setenv("SEMIFREDDO_EMULATOR_STATE", str(tmp_path / "pl"))
+    monkeypatch.setenv("SEMIFREDDO_BUNDLE", str(board3))
+    text, _ = execute_notebook(board3)
+    summary = json.loads(text.split("SEMIFREDDO-NOTEBOOK ", 1)[1].splitlines()[0])
+    assert summary["alternating"] == {"banks": 3, "frames": 16, "equal": True}
+    assert "3 weight banks, both tasks resident: one stream, no reload" in text
