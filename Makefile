@@ -51,7 +51,8 @@ help:
 	@echo "  deploy-weights   install only task WEIGHTS of BUNDLE into the overlay on BOARD_HOST"
 	@echo "  board-demo       emulated board: package, run task A, switch to task B, run, compare with QKeras"
 	@echo "  bench-frames     whole frames (SPEC=pixels: 512x512) through the emulated board vs QKeras, timed"
-	@echo "  bench-runtime    task-switch cost (AXI-Lite words, bytes) vs a full bitstream reload per board"
+	@echo "  bench-runtime    task-switch cost (AXI-Lite words, bytes) vs a full bitstream reload per board;"
+	@echo "                   frames/s of a stream alternating two tasks per frame, weight banks vs a reload per switch"
 	@echo "  estimate         estimated LUT/FF/DSP/BRAM, latency, power of SPEC's IP and two baselines; with"
 	@echo "                   BOARD=..., ends with whether it fits that board (exit 1 if not)"
 	@echo "  explore          design-space sweep of SPEC (frozen fraction x bits x format) -> $(OUT)/explore/"
@@ -206,10 +207,19 @@ bench-frames: $(OUT)/hls/hls_manifest.json
 	$(SF) package $(SPEC_FILE) --board emulated --build $(BUILD)
 	$(BIN)/python -m semifreddo.hls_project.bench_frames --spec $(SPEC_FILE) --build $(BUILD) --bundle $(EMULATED) \
 	  --out bench/results/frames-$(SPEC_NAME).json
+# The alternating-tasks figure needs an IP with weight banks: SPEC's core and weight sets converted
+# again with `--banks 2` in BANKS_BUILD (weight sets load into an IP of any bank count).
+BANKS_BUILD  ?= $(BUILD)/bench-banks
 
 bench-runtime: $(OUT)/hls/hls_manifest.json
 	$(SF) package $(SPEC_FILE) --board emulated --build $(BUILD)
-	$(BIN)/python -m semifreddo.deploy.runtime.bench_runtime $(EMULATED) --out bench/results/runtime.json
+	rm -rf $(BANKS_BUILD)/$(SPEC_NAME) && mkdir -p $(BANKS_BUILD)/$(SPEC_NAME)
+	cp -r $(OUT)/core.npz $(OUT)/weightsets $(BANKS_BUILD)/$(SPEC_NAME)/
+	if [ -d $(OUT)/adder_graphs ]; then cp -r $(OUT)/adder_graphs $(BANKS_BUILD)/$(SPEC_NAME)/; fi
+	$(SF) convert $(SPEC_FILE) --build $(BANKS_BUILD) --banks 2
+	$(SF) package $(SPEC_FILE) --board emulated --build $(BANKS_BUILD)
+	$(BIN)/python -m semifreddo.deploy.runtime.bench_runtime $(EMULATED) --banked $(BANKS_BUILD)/$(SPEC_NAME)/bundle-emulated \
+	  --out bench/results/runtime.json
 
 # --- cost model and design-space exploration (issue 6) ---
 # The unit-cost table is characterized with Debian's Yosys and committed; `make characterize`

@@ -102,10 +102,10 @@ DMA_ADDRESS = 0x4040_0000
 def emulated_hardware(plan: HardwarePlan, ip_vlnv: str) -> dict:
     """The emulated block design, in the form PYNQ's ``ip_dict`` takes for a real .hwh: the register
     offsets are those the hardware plan gave the IP's ``s_axilite`` pragmas (its register map)."""
-    outputs = ports("out")
     regmap = plan.regmap
+    outputs = ports("out", regmap.banks)
     bank_offset, bank_words = regmap.bank_offset, regmap.n_words
-    offsets = {name: regmap.control[name] for name in ports("in") + outputs}
+    offsets = {name: regmap.control[name] for name in ports("in", regmap.banks) + outputs}
     registers = {"CTRL": (0x00, "read-write", "Control signals"),
                  "GIER": (0x04, "read-write", "Global Interrupt Enable Register"),
                  "IP_IER": (0x08, "read-write", "IP Interrupt Enable Register"),

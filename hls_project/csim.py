@@ -28,7 +28,7 @@ from semifreddo.deploy.contract.errors import SemifreddoError, ToolMissingError
 from semifreddo.deploy.contract.fileio import atomic_write_text
 from semifreddo.deploy.contract.regmap import RegisterMap, load_register_map
 from semifreddo.deploy.contract.simulated_ip import SimulatedIP
-from semifreddo.deploy.contract.streams import input_codes, output_values, pack_pixels
+from semifreddo.deploy.contract.streams import input_codes, output_values, pack_pixels, tag_banks
 from semifreddo.deploy.contract.weightset import WeightSet, check_compatible, read_weight_set
 
 from .project import CFLAGS, REGMAP, project_files, read_manifest
@@ -210,6 +210,47 @@ class CSim:
         with ThreadPoolExecutor(max_workers=n) as pool:     # ctypes lets go of the GIL during sf_start
             done = list(pool.map(lambda job: self._run_on(job[0], job[1], ws, repeat, batch), zip(ips, parts)))
         return np.concatenate(done)
+
+    # --- weight banks -------------------------------------------------------------------------
+
+    def load(self, bank: int, weights: WeightSet | str | os.PathLike) -> int:
+        """Commit ``weights`` into weight bank ``bank`` (a start of no frames); returns its sequence number."""
+        ws = self.check_weights(weights)
+        if not 0 <= int(bank) < self.regmap.banks:
+            raise SemifreddoError(f"bank {bank} does not exist: this IP has banks 0..{self.regmap.banks - 1}")
+        key = str(self._ip.path)
+        with _lock:
+            seq = _sequences[key] = self._ip.new_sequence(_sequences.get(key, 0), int(bank))
+        lo = self.regmap.repeat_range[0]
+        _, status = self._ip.start(ws.words, seq, lo, 0, np.zeros(0, np.uint32), load_bank=int(bank))
+        if status["active_seq"] != seq:
+            raise SemifreddoError(f"C simulation: the commit into bank {bank} did not take effect")
+        return seq
+
+    def run_banks(self, images, frame_banks, repeat: int | None = None, batch: int = 4096,
+                  scale: float | None = None) -> np.ndarray:
+        """Outputs for ``images``, frame ``i`` computed on weight bank ``frame_banks[i]`` (loaded
+        before with :meth:`load`), in one stream: the IP selects each frame's bank itself. A frame
+        that names a bank holding no weight set is refused (the IP flags it)."""
+        lo, hi = self.regmap.repeat_range
+        repeat = lo if repeat is None else int(repeat)
+        if not lo <= repeat <= hi:
+            raise SemifreddoError(f"repeat {repeat} is outside this IP's range {lo}..{hi}")
+        codes = input_codes(images, self.io, scale)
+        frame_banks = np.asarray(frame_banks, dtype=np.int64).reshape(-1)
+        if frame_banks.size != len(codes):
+            raise SemifreddoError(f"{frame_banks.size} bank number(s) for {len(codes)} image(s)")
+        outputs = []
+        for first in range(0, len(codes), batch):
+            chunk = codes[first:first + batch]
+            beats = tag_banks(pack_pixels(chunk, self.io), frame_banks[first:first + batch], self.regmap.banks,
+                              self.io)
+            out, status = self._ip.start(np.zeros(self.regmap.n_words, np.uint32), 0, repeat, len(chunk), beats)
+            if status.get("unready_frames"):
+                raise SemifreddoError(f"{status['unready_frames']} frame(s) named a bank with no weight set "
+                                      f"(banks ready: {status['ready_banks']:#b}); load it first")
+            outputs.append(output_values(out, len(chunk), self.io))
+        return np.concatenate(outputs) if outputs else output_values(np.zeros(0, np.int32), 0, self.io)
 
     def _library_copies(self, count: int) -> list:
         """``count`` private copies of the library, loaded (a copy of the file: the dynamic loader

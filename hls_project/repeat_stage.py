@@ -8,6 +8,7 @@ them in a repeat stage::
 
     repeat_group (one dataflow process of the top)
       for each frame:
+        (with several weight banks: read the frame's bank number, select that bank's registers)
         for pass in 0 .. runs-1:               runs = the repeat register, clamped to its range
           repeat_pass (a dataflow region)
             repeat_source  entry streams (first pass) or the frame buffer -> the group
@@ -25,6 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+STAGE = "repeat_group"      # the repeat stage's process in the top's dataflow region
 
 
 @dataclass
@@ -58,17 +62,29 @@ def group_members(calls: list[LayerCall], entries: list[str], exits: list[str]) 
     return forward & backward
 
 
-def repeat_stage(calls: list[LayerCall], members: set[str], entries: list, exits: list, declare_register,
+def repeat_stage(calls: list[LayerCall], members: set[str], entries: list, exits: list, selection,
                  stream_pragma, repeat_range: tuple[int, int]) -> tuple[str, str]:
     """C++ of the repeat stage and its call in the top's dataflow region.
 
     ``entries`` and ``exits`` are the hls4ml stream variables entering and leaving the group, in
-    matching order (frozen, A, B); ``declare_register`` maps a register name to its C++ parameter
-    and ``stream_pragma`` a variable to its STREAM pragma (or "")."""
+    matching order (frozen, A, B); ``selection`` (a :class:`.bank_select.BankSelection`) declares
+    the registers, and with several weight banks makes the stage take every bank and select each
+    frame's; ``stream_pragma`` maps a variable to its STREAM pragma (or "")."""
     group = [c for c in calls if c.name in members]
     registers = list(dict.fromkeys(r for c in group for r in c.registers))
-    reg_params = "".join(f", {declare_register(r)}" for r in registers)
+    single = selection.one_bank()
+    reg_params = "".join(f", {single.declare(r)}" for r in registers)
     reg_args = "".join(f", {r}" for r in registers)
+    # The stage itself takes the registers as the top holds them (every bank, with several) and,
+    # with several banks, the stream of frame bank numbers; it selects each frame's bank.
+    stage = STAGE
+    stage_params = "".join(f", {selection.declare(r)}" for r in registers)
+    stage_args = "".join(f", {selection.arg(r)}" for r in registers)
+    select = ""
+    if selection.banked and registers:
+        stage_params += f", {selection.stream_param(stage)}"
+        stage_args += f", {selection.stream_name(stage)}"
+        select = selection.select(registers, stage, "        ")
     pixels = int(np.prod(entries[0].shape[:-1]))
     boundary = {v.name for v in entries + exits}
     internal = [v for c in group for v in c.variables if v.name not in boundary]
@@ -111,10 +127,10 @@ static void repeat_pass({streams(entries, 'entry_')}, {streams(exits, 'exit_')},
 {pass_streams}{sources}    group_pass({src_args}, {dst_args}{reg_args});
 {sinks}}}
 
-static void repeat_group({streams(entries)}, {streams(exits)}, ap_uint<32> runs{reg_params}, unsigned n_frames) {{
+static void repeat_group({streams(entries)}, {streams(exits)}, ap_uint<32> runs{stage_params}, unsigned n_frames) {{
 {buffers}RepeatFrames:
     for (unsigned f = 0; f < n_frames; f++) {{
-    RepeatPasses:
+{select}    RepeatPasses:
         for (unsigned pass = 0; pass < runs; pass++) {{
             #pragma HLS LOOP_TRIPCOUNT min={lo} max={hi}
             repeat_pass({boundary_args}, {buffer_args}, pass == 0, pass + 1 == runs{reg_args});
@@ -124,5 +140,5 @@ static void repeat_group({streams(entries)}, {streams(exits)}, ap_uint<32> runs{
     }}
 }}
 """
-    call = f"    repeat_group({boundary_args}, repeat{reg_args}, n_frames);\n"
+    call = f"    repeat_group({boundary_args}, repeat{stage_args}, n_frames);\n"
     return source, call

@@ -36,19 +36,26 @@ import numpy as np
 from semifreddo.deploy.contract.errors import SemifreddoError
 from semifreddo.deploy.contract.fileio import atomic_write_text
 from semifreddo.deploy.contract.interface import (C_ABI_VERSION, HLS_FORMAT, IP_LIBRARY, IP_VENDOR, IP_VERSION, IP_VLNV,
-                                                  ports,
-                                                  stamp)
+                                                  bank_shift, ports, stamp)
 
+from .bank_select import BankSelection
 from .plan import shuffle_register
 from .project import CFLAGS, MANIFEST, REGMAP, TEMPLATES, TOP, model_plan
-from .repeat_stage import LayerCall, group_members, repeat_stage
+from .repeat_stage import STAGE, LayerCall, group_members, repeat_stage
 
 # The top function's scalar AXI-Lite arguments, as the contract lists them: inputs by value,
 # outputs by reference (Vitis HLS makes each an s_axilite register at the offset its pragma gives).
-SCALARS = ", ".join([f"ap_uint<32> {name}" for name in ports("in")] + [f"ap_uint<32> &{name}" for name in ports("out")])
-TOP_SIGNATURE = (f"void {TOP}(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_stream,\n"
-                 f"           const ap_uint<32> bank[SEMIFREDDO_BANK_WORDS], {SCALARS})")
-OUTPUTS = ", ".join(ports("out"))
+
+
+def top_signature(banks: int) -> str:
+    """The IP's top function: its streams, the shadow bank and the contract's scalar AXI-Lite
+    arguments for ``banks`` weight banks (inputs by value, outputs by reference; Vitis HLS makes each
+    an s_axilite register at the offset its pragma gives)."""
+    scalars = ", ".join([f"ap_uint<32> {name}" for name in ports("in", banks)]
+                        + [f"ap_uint<32> &{name}" for name in ports("out", banks)])
+    return (f"void {TOP}(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_stream,\n"
+            f"           const ap_uint<32> bank[SEMIFREDDO_BANK_WORDS], {scalars})")
+
 PARAMETERS_TEMPLATE = "../templates/vivado/firmware/parameters.h"     # hls4ml's, relative to its writer
 
 
@@ -171,10 +178,11 @@ class RegisterBankWriter:
         return order.tolist()
 
     @staticmethod
-    def _unpack_code(reg: dict) -> str:
+    def _unpack_code(reg: dict, selection) -> str:
         f = reg["field"]
+        target = selection.unpack_target(reg["name"])
         if reg["size"] is None:
-            return f"    {reg['name']} = bank[{f.word_offset}].range(0, 0);  // {f.name}\n"
+            return f"    {target} = bank[{f.word_offset}].range(0, 0);  // {f.name}\n"
         per_word = 32 // f.slot_bits
         order, index = reg.get("order"), "i"
         table = ""
@@ -189,7 +197,7 @@ class RegisterBankWriter:
             f"    for (unsigned i = 0; i < {f.size}; i++) {{\n"
             f"        #pragma HLS UNROLL\n"
             f"        const unsigned lo = {f.slot_bits} * (i % {per_word});\n"
-            f"        {reg['name']}[{index}].range({f.bits - 1}, 0) = bank[{f.word_offset} + i / {per_word}].range(lo + {f.bits - 1}, lo);\n"
+            f"        {target}[{index}].range({f.bits - 1}, 0) = bank[{f.word_offset} + i / {per_word}].range(lo + {f.bits - 1}, lo);\n"
             f"    }}\n")
 
     # ---- the top function ------------------------------------------------------------------
@@ -235,28 +243,27 @@ class RegisterBankWriter:
         plan = model_plan(model)
         rmap = plan.regmap
         registers = self._registers(model)
+        selection = BankSelection(rmap.banks, {r["name"]: r for r in registers})
+        single = selection.one_bank()
         out_dir = Path(model.config.get_output_dir())
         model_in = model.get_input_variables()[0]
         model_out = model.get_output_variables()[0]
+        inputs, outputs = ports("in", rmap.banks), ports("out", rmap.banks)
         # Every AXI-Lite offset from the plan's register map (the contract's control registers, its bank).
-        interface = {"bank": rmap.bank_offset, **{name: rmap.control[name] for name in ports("in") + ports("out")}}
+        interface = {"bank": rmap.bank_offset, **{name: rmap.control[name] for name in inputs + outputs}}
         interface_pragmas = "".join(f"    #pragma HLS INTERFACE s_axilite port={name} bundle=ctrl offset=0x{offset:x}\n"
                                     for name, offset in interface.items())
 
-        def declare(r):
-            return f"{r['ctype']} {r['name']}" + (f"[{r['size']}]" if r["size"] else "")
-
-        layer_calls = self._layer_calls(model, registers, declare)
-        group_code, inner = "", set()
+        layer_calls = self._layer_calls(model, registers, lambda r: single.declare(r["name"]))
+        group_code, inner, members = "", set(), set()
         group = plan.reuse
         if group:
             # The reused repeat group: its layers run inside the repeat stage, not in the top region.
             entries = [model.graph[name].get_output_variable() for name in plan.group_inputs]
             exits = [model.graph[name].get_output_variable() for name in plan.group_outputs]
             members = group_members(layer_calls, [v.name for v in entries], [v.name for v in exits])
-            by_name = {r["name"]: r for r in registers}
             group_code, group_call = repeat_stage(
-                layer_calls, members, entries, exits, lambda name: declare(by_name[name]),
+                layer_calls, members, entries, exits, selection,
                 lambda var: self._make_array_pragma(var) if var.pragma else "", tuple(rmap.repeat_range))
             inner = {v.name for c in layer_calls if c.name in members for v in c.variables} - {
                 v.name for v in entries + exits}
@@ -271,45 +278,88 @@ class RegisterBankWriter:
                     if var.pragma:
                         streams.append(f"    {self._make_array_pragma(var)}\n")
         wrappers = [c.wrapper for c in layer_calls]
+        # With several banks, a layer outside the group that computes with registers runs through
+        # banked_<layer>, which selects each frame's bank; the group selects for itself.
+        selecting = []
         calls = []
         for c in layer_calls:
-            if not (group and c.name in members):
+            if group and c.name in members:
+                if c.name == [m.name for m in layer_calls if m.name in members][-1]:
+                    calls.append(group_call)   # where its last layer was: everything feeding it comes before
+                    if selection.banked and any(m.registers for m in layer_calls if m.name in members):
+                        selecting.append(STAGE)
+            elif selection.banked and c.registers:
+                wrapper, call = self._banked_call(c, selection)
+                wrappers.append(wrapper)
+                calls.append(call)
+                selecting.append(c.name)
+            else:
                 calls.append(f"    {c.call('n_frames')}\n")
-            elif c.name == [m.name for m in layer_calls if m.name in members][-1]:
-                calls.append(group_call)   # where its last layer was: everything feeding it comes before
-        partitions = "".join(f"    #pragma HLS ARRAY_PARTITION variable={r['name']} complete\n"
-                             for r in registers if r["size"])
-        statics = "".join(f"static {declare(r)};\n" for r in registers)
+        partitions = "".join(selection.partition(r["name"]) for r in registers)
+        statics = "".join(f"static {selection.declare(r['name'])};\n" for r in registers)
+        register_params = "".join(f", {selection.declare(r['name'])}" for r in registers)
+        register_args = "".join(f", {selection.arg(r['name'])}" for r in registers)
+        banked = {"load_ok": "true", "load_bank": "0", "report_ready": "", "report_flagged": ""}
+        if selection.banked:
+            register_params += ", ap_uint<SEMIFREDDO_BANKS> ready, ap_uint<32> &flagged"
+            register_args += ", ready, flagged"
+            banked = {"load_ok": "load_bank < SEMIFREDDO_BANKS", "load_bank": "load_bank",
+                      "report_ready": "    ready_banks = ready;\n", "report_flagged": "    unready_frames = flagged;\n"}
         io = rmap.io
         top_streams = "".join(f"    {var.definition_cpp()};\n" + (f"    {self._make_array_pragma(var)}\n" if var.pragma else "")
                               for var in (model_in, model_out)) + "".join(streams)
+        top_streams += selection.streams(selecting, depth=len(layer_calls) + 2)
         out_dir.joinpath("firmware").mkdir(parents=True, exist_ok=True)
-        ids = dict(spec=plan.spec, core_id=plan.core_id, regmap_id=rmap.id, signature=TOP_SIGNATURE, top=TOP)
+        signature = top_signature(rmap.banks)
+        ids = dict(spec=plan.spec, core_id=plan.core_id, regmap_id=rmap.id, signature=signature, top=TOP)
         (out_dir / "firmware" / f"{TOP}.h").write_text(fill(
             "semifreddo_top.h", **ids, bank_words=rmap.n_words, input_beats=io["input_beats"],
-            output_beats=io["output_beats"], core_id32=plan.core_id[-8:], regmap_id32=rmap.id[-8:]))
+            output_beats=io["output_beats"], core_id32=plan.core_id[-8:], regmap_id32=rmap.id[-8:],
+            banks=rmap.banks, bank_index_bits=max(1, rmap.bank_bits)))
         (out_dir / "firmware" / f"{TOP}.cpp").write_text(fill(
-            "semifreddo_top.cpp", **ids, active_registers=statics, unpack="".join(self._unpack_code(r) for r in registers),
+            "semifreddo_top.cpp", **ids, active_registers=statics,
+            unpack="".join(self._unpack_code(r, selection) for r in registers),
             input_t=model_in.type.name, output_t=model_out.type.name, input_channels=model_in.shape[-1],
             input_bits=io["input_bits"], output_bits=io["output_bits"], layer_wrappers="".join(wrappers),
-            repeat_stage=group_code, register_params="".join(f", {declare(r)}" for r in registers),
-            register_args="".join(f", {r['name']}" for r in registers), streams=top_streams,
+            repeat_stage=group_code, register_params=register_params,
+            register_args=register_args, streams=top_streams,
             input=model_in.name, output=model_out.name, layer_calls="".join(calls),
             interface_pragmas=interface_pragmas, partitions=partitions,
-            repeat_min=rmap.repeat_range[0], repeat_max=rmap.repeat_range[1]))
+            repeat_min=rmap.repeat_range[0], repeat_max=rmap.repeat_range[1], **banked,
+            **selection.read_pixels(selecting, bank_shift(rmap.banks), max(1, rmap.bank_bits))))
+
+    @staticmethod
+    def _banked_call(c: LayerCall, selection: BankSelection) -> tuple[str, str]:
+        """``banked_<layer>``: for each frame, select the bank it names, then run the layer on it."""
+        streams = [f"hls::stream<{var.type.name}> &{var.name}" for var in c.variables]
+        repeat = ["ap_uint<32> repeat"] if "repeat" in c.args else []
+        params = streams + [selection.declare(r) for r in c.registers] + repeat + [selection.stream_param(c.name)]
+        args = ([var.name for var in c.variables] + [selection.arg(r) for r in c.registers] + (["repeat"] if repeat else [])
+                + [selection.stream_name(c.name)])
+        wrapper = (f"static void banked_{c.name}({', '.join(params)}, unsigned n_frames) {{\n"
+                   f"Frames_banked_{c.name}:\n"
+                   f"    for (unsigned f = 0; f < n_frames; f++) {{\n"
+                   f"{selection.select(c.registers, c.name, '        ')}"
+                   f"        {c.call('1')}\n"
+                   f"    }}\n}}\n\n")
+        return wrapper, f"    banked_{c.name}({', '.join(args)}, n_frames);\n"
 
     # ---- C simulation bridge and test bench ------------------------------------------------
 
     def write_bridge(self, model):
-        status = "".join(f"    status[{i}] = {name}.to_uint();\n" for i, name in enumerate(ports("out")))
+        banks = model_plan(model).regmap.banks
+        outputs = ports("out", banks)
+        status = "".join(f"    status[{i}] = {name}.to_uint();\n" for i, name in enumerate(outputs))
         Path(model.config.get_output_dir(), "semifreddo_bridge.cpp").write_text(fill(
-            "semifreddo_bridge.cpp", top=TOP, abi_version=C_ABI_VERSION, status_registers=OUTPUTS,
-            top_args=", ".join(ports("in") + ports("out")), copy_status=status))
+            "semifreddo_bridge.cpp", top=TOP, abi_version=C_ABI_VERSION, status_registers=", ".join(outputs),
+            top_args=", ".join(ports("in", banks) + outputs), copy_status=status))
 
     def write_test_bench(self, model):
+        banks = model_plan(model).regmap.banks
         tb = Path(model.config.get_output_dir(), "tb")
         tb.mkdir(exist_ok=True)
-        (tb / "semifreddo_tb.cpp").write_text(fill("semifreddo_tb.cpp", top=TOP, status_registers=OUTPUTS))
+        (tb / "semifreddo_tb.cpp").write_text(fill("semifreddo_tb.cpp", top=TOP, status_registers=", ".join(
+            ports("out", banks)), load_bank_zero=", 0" if banks > 1 else ""))
 
     def write_manifest(self, model):
         """The hardware plan, its register map (the board-side contract) and the project manifest."""

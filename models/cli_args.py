@@ -31,11 +31,16 @@ def add_spec_and_build(parser: argparse.ArgumentParser) -> None:
 
 
 def add_hardware_arguments(parser: argparse.ArgumentParser, board_help: str) -> None:
-    """--board and --multipliers: the hardware choices a command may override (see hardware_choice)."""
+    """--board, --multipliers and --banks: the hardware choices a command may override (see hardware_choice)."""
+    from semifreddo.deploy.contract.interface import MAX_BANKS
+
     parser.add_argument("--board", metavar="BOARD", help=board_help)
     parser.add_argument("--multipliers", choices=("auto", "dsp", "lut"),
                         help="where configurable multipliers go (default: the spec's hardware.multipliers): auto = "
                              "DSP48s while the board's last, then LUTs; dsp; lut")
+    parser.add_argument("--banks", type=int, choices=range(1, MAX_BANKS + 1), metavar="N",
+                        help=f"weight sets resident in the IP at once, 1..{MAX_BANKS} (default: the spec's "
+                             "hardware.banks); weight sets load into an IP of any bank count")
 
 
 def hardware_choice(spec, args, action: str):
@@ -50,6 +55,8 @@ def hardware_choice(spec, args, action: str):
         raise SemifreddoError(f"--dsp and --multipliers {args.multipliers} disagree; give one of them")
     if dsp or args.multipliers:
         changes["multipliers"] = "dsp" if dsp else args.multipliers
+    if getattr(args, "banks", None):
+        changes["banks"] = args.banks
     return spec.replace(**changes) if changes else spec
 
 

@@ -34,7 +34,7 @@ def register_map(spec: Spec) -> RegisterMap:
     """The register map for ``spec`` (the word layout of its configurable parameters)."""
     fields = [Field(t.name, t.shape, t.fmt.bits, t.fmt.signed, t.fmt.frac, t.lo, t.hi,
                     meta={"layer": t.layer, "weight": t.weight, "block": t.block}) for t in configurable_tensors(spec)]
-    return build_register_map(fields, (spec.repeat_min, spec.repeat_max), io=stream_io(spec))
+    return build_register_map(fields, (spec.repeat_min, spec.repeat_max), io=stream_io(spec), banks=spec.hardware.banks)
 
 
 def stream_io(spec: Spec) -> dict:

@@ -21,6 +21,7 @@ import yaml
 
 from semifreddo.deploy.contract.boards import BOARDS, DEFAULT_BOARD
 from semifreddo.deploy.contract.errors import SpecError
+from semifreddo.deploy.contract.interface import MAX_BANKS, bank_bits
 
 from . import network
 from .fixedpoint import Fixed
@@ -109,6 +110,7 @@ class HardwareTarget:
     multipliers: str = "auto"           # configurable multipliers: "auto" (DSPs while the board's last), "dsp", "lut"
     frozen_implementation: str = "adder_graph"   # "adder_graph" (one shared adder graph per layer, da4ml) or "multipliers"
     repeat_hardware: str = "reuse"      # "reuse" (one copy, frames loop through it) or "unrolled" (one copy per run)
+    banks: int = 1                      # weight sets resident in the IP at once; each frame names its bank
 
 
 HARDWARE_FIELDS = tuple(f.name for f in dataclasses.fields(HardwareTarget))
@@ -281,7 +283,8 @@ class Spec:
             f"activations    {self.activations.describe()} (quantized ReLU)",
             f"repeat         {self._repeat_group()} {self.repeat_min}..{self.repeat_max} times (default "
             f"{self.repeat_default}), hardware: {self.hardware.repeat_hardware}",
-            f"hardware       board {self.hardware.board}, configurable multipliers {self.hardware.multipliers}",
+            f"hardware       board {self.hardware.board}, configurable multipliers {self.hardware.multipliers}, "
+            f"{self.hardware.banks} weight bank(s)",
             f"head           {self.head_type}, {self.head_outputs} output(s), output {self.head_output.describe()}",
             f"data           {self.data.dataset}{' ' + self.data.data_path if self.data.data_path else ''}"
             + (f": train on {len(self.data.train_images)} photographs, hold out {', '.join(self.data.test_images)}"
@@ -551,6 +554,7 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
     hw = r.sub("hardware", default={})
     board = hw.str("board", FPGA_BOARDS, default=DEFAULT_BOARD)
     multipliers = hw.str("multipliers", MULTIPLIER_POLICIES, default="auto")
+    banks = hw.int("banks", 1, MAX_BANKS, default=1)
     hw.done()
 
     hd = r.sub("head")
@@ -607,7 +611,7 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
         trainable_width=trainable_width, trainable_weights=trainable_weights, trainable_bias=trainable_bias,
         alpha_bits=alpha_bits, core_shuffle=core_shuffle, activations=activations,
         repeat_min=repeat_min, repeat_max=repeat_max, repeat_default=repeat_default, repeat_blocks=repeat_blocks,
-        hardware=HardwareTarget(board, multipliers, frozen_implementation, repeat_hardware),
+        hardware=HardwareTarget(board, multipliers, frozen_implementation, repeat_hardware, banks),
         head_type=head_type, head_outputs=head_outputs, head_weights=head_weights, head_bias=head_bias,
         head_output=head_output, path=source,
         data=DataAndTraining(seed=seed, dataset=dataset, source=source_task, targets=tuple(targets),
@@ -664,6 +668,11 @@ def _check_cross_fields(s: Spec) -> None:
     if s.head_type == "classify" and (h * w) & (h * w - 1):
         fail("input.shape", f"the classify head averages {h}x{w} pixels; the pixel count must be a power of two "
              "so that the average is exact in hardware and in float32")
+    free = 32 - c * s.input_bits
+    if bank_bits(s.hardware.banks) > free:
+        fail("hardware.banks", f"each frame names its bank in {bank_bits(s.hardware.banks)} bit(s) of the input "
+             f"stream, but {c} channel(s) of {s.input_bits} bits leave {free} of the 32 free; use at most "
+             f"{1 << free if free < 3 else MAX_BANKS} banks")
     if s.head_type == "pixel":
         # The photos tasks act on every channel; other pixel tasks produce one output channel.
         outputs = c if s.data.dataset == "photos" else 1

@@ -11,18 +11,19 @@ TASK_A, TASK_B = "parity", "digits_5_9"
 N_IMAGES = 12          # the C simulation of digits runs about 80 images/s
 
 
-def package_emulated(converted_root: Path, dest: Path) -> Path:
+def package_emulated(converted_root: Path, dest: Path, spec=None) -> Path:
     """Copy what packaging reads (HLS project with its compiled library, weight sets, core) and
-    build the emulated bundle there. Returns the bundle folder."""
+    build the emulated bundle there (of ``spec``, a loaded Spec, default digits). Returns the bundle folder."""
     from semifreddo.deploy.contract.boards import get_board
     from semifreddo.board_scripts.bundle import build_bundle
     from semifreddo.board_scripts.layout import BoardBuild
 
+    name = spec.name if spec is not None else SPEC
     for part in ("hls", "weightsets", "core.npz"):
-        source = converted_root / SPEC / part
-        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, dest / SPEC / part)
-    layout = BoardBuild.of(dest, SPEC, "emulated")
-    build_bundle(layout, get_board("emulated"))
+        source = converted_root / name / part
+        (shutil.copytree if source.is_dir() else shutil.copyfile)(source, dest / name / part)
+    layout = BoardBuild.of(dest, name, "emulated")
+    build_bundle(layout, get_board("emulated"), spec)
     return layout.bundle
 
 

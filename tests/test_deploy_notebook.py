@@ -40,6 +40,8 @@ def check_tasks_a_and_b(text, notebook):
     for task in (task_a, task_b):
         assert summary["tasks"][task]["images"] == 200 and summary["tasks"][task]["switch_ms"] > 0
         assert summary["tasks"][task]["quality"][0] == "accuracy"
+    # The two tasks on alternating frames (one bank here: a reload before each frame), each frame its task's.
+    assert summary["alternating"] == {"banks": 1, "frames": 16, "equal": True}
     assert len(plots(added_task_cells(notebook, added=False))) == 2
     return json.loads(text.split("SEMIFREDDO-NOTEBOOK-ADDED ", 1)[1].splitlines()[0])
 

@@ -66,3 +66,13 @@ def test_points_are_keyed_by_everything_that_changes_a_result(points):
     assert set(KEY) >= {"fraction", "weight_bits", "act_bits", "format", "epochs", "subset", "task"}
     nothing_frozen = grid("digits", load_spec("digits"), [0.0], [4], [8], ["fixed", "po2-1", "po2-2"], "parity", 1, 0)
     assert [p.format for p in nothing_frozen] == ["none"]       # the format does not matter without a frozen core
+
+
+def test_the_banks_knob_makes_points_of_each_bank_count():
+    from semifreddo.hls_project.estimate.explore import point_spec
+
+    base = load_spec("digits")
+    points = grid("digits", base, [0.5], [4], [8], ["fixed"], "parity", 1, 0, banks=[1, 3])
+    assert len(points) == 2 and points[0].key() != points[1].key() and "banks" in KEY
+    specs = [point_spec(base, p) for p in points]
+    assert [s.hardware.banks for s in specs] == [1, 3] and specs[0].name != specs[1].name

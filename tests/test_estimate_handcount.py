@@ -175,3 +175,24 @@ def test_without_a_frozen_core_the_ip_is_its_own_twin():
         assert design.cycles_per_frame == 10 * 10
     macs = math.ceil(network_work(spec).macs_per_pixel * 64 / 100)
     assert f"{macs} MACs of" in est.designs["general"].layers[0].note
+
+
+def test_weight_banks_priced_by_hand(spec):
+    """hardware.banks: 3 on the tiny spec. Register bits: block 1, two cores of an s4 kernel code and
+    an s8 bias = 24; block 2, two cores of a u5 alpha (4 fractional bits, 1.0 representable), s4 and
+    s8 = 34; head 20 x s4 + 5 x s8 = 120: 178 bits. What three banks add to the one-bank IP: three
+    banks and the frame's selected copy, less the bank the layers already count, 3 x 178 = 534
+    flip-flops (the table: a register is one FF a bit, no LUT); a 3:1 multiplexer a bit, one LUT6:
+    178 LUTs; a FIFO of 2-bit bank numbers to each of the 7 processes with registers (b1 A and B
+    convs, b2 A and B blends and convs, the head): 7 x (2 + 8) LUTs and 7 x (2 x 2 + 2) FFs (the
+    table's FIFO: a LUT a bit plus 8, two FFs a bit plus 2). 248 LUTs, 576 FFs. One bank adds nothing."""
+    three = estimate(spec.replace(banks=3), CODES)
+    row = next(layer for layer in three.designs["semifreddo"].layers if layer.name == "banks")
+    assert row.resources.lut == pytest.approx(248) and row.resources.ff == pytest.approx(576)
+    assert row.resources.dsp == 0 and row.resources.bram18 == 0
+    one = estimate(spec, CODES)
+    assert "banks" not in [layer.name for layer in one.designs["semifreddo"].layers]
+    assert one.bank_prices[1].lut == 0 and one.bank_prices[1].ff == 0 and one.bank_prices[3] == row.resources
+    # The rest of the IP, the frozen core included, does not grow with the bank count.
+    rest = [(layer.name, layer.resources) for layer in three.designs["semifreddo"].layers if layer.name != "banks"]
+    assert rest == [(layer.name, layer.resources) for layer in one.designs["semifreddo"].layers]

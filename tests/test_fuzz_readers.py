@@ -236,7 +236,8 @@ def test_bundle_manifest(tmp_path_factory, data):
 # --------------------------------------------------------------------------------------------
 
 GOOD_STATE = {**stamp("semifreddo-emulated-pl"), "bitfile_name": None, "bitfile_hash": None, "timestamp": None,
-              "registers": {"16": 3, "24": 1}, "bank": [0, 1, 2, 3], "active_seq": 2, "active_words": [0, 1, 2, 3]}
+              "registers": {"16": 3, "24": 1}, "bank": [0, 1, 2, 3],
+              "banks": [{"seq": 2, "words": [0, 1, 2, 3]}, {"seq": 0, "words": [0, 0, 0, 0]}]}
 
 
 @FUZZ
@@ -254,7 +255,9 @@ def test_emulated_pl_state(tmp_path_factory, data):
     if opened is not None:
         state = opened[0]._state
         assert all(isinstance(k, str) and isinstance(v, int) for k, v in state["registers"].items())
-        assert all(isinstance(w, int) and 0 <= w < 2 ** 32 for w in state["bank"] + state["active_words"])
+        assert all(isinstance(w, int) and 0 <= w < 2 ** 32 for w in state["bank"] + sum(
+            (b["words"] for b in state["banks"]), []))
+        assert all(isinstance(b["seq"], int) and 0 <= b["seq"] < 2 ** 32 for b in state["banks"])
         assert opened[1] is None or isinstance(opened[1].bitfile_name, str)
 
 

@@ -27,6 +27,7 @@ class ControlRegister:
     offset: int          # byte offset in the IP's s_axilite bundle
     direction: str       # "block" (Vitis HLS's own), "in" (written by the host) or "out" (the IP reports)
     meaning: str
+    banked: bool = False  # present only in an IP with more than one weight bank (hardware.banks > 1)
 
 
 # 0x00-0x0C are the block-level control registers every Vitis HLS IP has. The rest are placed with
@@ -38,12 +39,15 @@ CONTROL_REGISTERS = tuple(ControlRegister(*row) for row in (
     ("gie",        0x04, "block", "global interrupt enable"),
     ("ier",        0x08, "block", "IP interrupt enable"),
     ("isr",        0x0C, "block", "IP interrupt status"),
-    ("commit",     0x10, "in",    "a new sequence number copies shadow -> active between frames"),
+    ("commit",     0x10, "in",    "a new sequence number (not 0) copies shadow -> bank load_bank before any frame"),
     ("repeat",     0x18, "in",    "how many times the repeated blocks run"),
     ("n_frames",   0x20, "in",    "frames to stream in this start (0 = only apply a pending commit)"),
-    ("active_seq", 0x30, "out",   "sequence number of the weight set in the active registers"),
+    ("load_bank",  0x28, "in",    "the weight bank a commit writes and active_seq reports", True),
+    ("active_seq", 0x30, "out",   "sequence number of the weight set in bank load_bank (0: none)"),
     ("core_id",    0x40, "out",   "low 32 bits of the frozen core id built into the IP"),
     ("regmap_id",  0x50, "out",   "low 32 bits of the register map's id"),
+    ("ready_banks", 0x60, "out",  "bit k set: bank k holds a committed weight set", True),
+    ("unready_frames", 0x70, "out", "frames of this start that named a bank with no weight set (flagged)", True),
 ))
 # The shadow bank is an s_axilite array. Vitis HLS aligns an array to a power of two at least as
 # large as the array, and never below the scalar registers; 0x1000 leaves room for both.
@@ -52,13 +56,31 @@ MIN_BANK_OFFSET = 0x1000
 AP_START, AP_DONE, AP_IDLE, AP_READY = 0x1, 0x2, 0x4, 0x8
 
 
-def control_offsets() -> dict[str, int]:
-    return {r.name: r.offset for r in CONTROL_REGISTERS}
+# Weight banks (``hardware.banks``): how many weight sets an IP can hold resident, and where a frame
+# names its bank. The bank travels in the top bits of the input stream's TDATA (the IP reads it on a
+# frame's first beat): PYNQ's simple-mode AXI DMA drives no TUSER, so the side-band field rides in
+# the data bits the pixel leaves free.
+MAX_BANKS = 8
 
 
-def ports(direction: str) -> tuple[str, ...]:
-    """The top function's scalar arguments of one direction ("in" or "out"), in argument order."""
-    return tuple(r.name for r in CONTROL_REGISTERS if r.direction == direction)
+def bank_bits(banks: int) -> int:
+    """Side-band bits a frame's bank number takes on the input stream (0 for one bank)."""
+    return max(0, int(banks) - 1).bit_length()
+
+
+def bank_shift(banks: int) -> int:
+    """Where the bank number starts in an input beat's 32 TDATA bits (it fills the top ``bank_bits``)."""
+    return 32 - bank_bits(banks)
+
+
+def control_offsets(banks: int = 1) -> dict[str, int]:
+    return {r.name: r.offset for r in CONTROL_REGISTERS if banks > 1 or not r.banked}
+
+
+def ports(direction: str, banks: int = 1) -> tuple[str, ...]:
+    """The top function's scalar arguments of one direction ("in" or "out"), in argument order, for
+    an IP of ``banks`` weight banks (the bank registers exist only when there is more than one)."""
+    return tuple(r.name for r in CONTROL_REGISTERS if r.direction == direction and (banks > 1 or not r.banked))
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,7 +90,7 @@ def ports(direction: str) -> tuple[str, ...]:
 IP_TOP = "semifreddo_top"          # the HLS top function, and the IP's name
 IP_VENDOR, IP_LIBRARY, IP_VERSION = "semifreddo", "hls", "1.0"
 IP_VLNV = f"{IP_VENDOR}:{IP_LIBRARY}:{IP_TOP}:{IP_VERSION}"
-C_ABI_VERSION = 1                  # sf_abi_version() of the C simulation library
+C_ABI_VERSION = 2                  # sf_abi_version() of the C simulation library
 IP_INSTANCE = "semifreddo_0"       # the IP and the DMA in every block design (Tcl and emulated)
 DMA_INSTANCE = "axi_dma_0"
 DMA_VLNV = "xilinx.com:ip:axi_dma:7.1"
@@ -116,7 +138,7 @@ FORMATS = {f.name: f for f in (
     Format(UNIT_COSTS_FORMAT, 2, "unit-cost table", "run `make characterize`"),
     Format(EMULATED_HARDWARE_FORMAT, 2, "emulated hardware description",
            "rebuild the bundle with `semifreddo package SPEC --board emulated`"),
-    Format(EMULATED_PL_FORMAT, 2, "emulated PL state", "delete it to power-cycle the emulated board"),
+    Format(EMULATED_PL_FORMAT, 3, "emulated PL state", "delete it to power-cycle the emulated board"),
 )}
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .interface import MIN_BANK_OFFSET, REGMAP_FORMAT, check_format, control_offsets, read_artifact, stamp
+from .interface import (MAX_BANKS, MIN_BANK_OFFSET, REGMAP_FORMAT, bank_bits, check_format, control_offsets,
+                        read_artifact, stamp)
 from .errors import SemifreddoError
 from .fileio import atomic_write_text
 
@@ -117,6 +118,12 @@ class RegisterMap:
     repeat_range: tuple[int, int]
     id: str
     io: dict = dataclass_field(default_factory=dict, compare=False, hash=False)
+    banks: int = 1           # weight sets the IP holds resident (hardware.banks); each frame names one
+
+    @property
+    def bank_bits(self) -> int:
+        """Bits of a frame's bank number in the input stream's side-band field (0: one bank)."""
+        return bank_bits(self.banks)
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -130,7 +137,7 @@ class RegisterMap:
         return int(self.id[-8:], 16)
 
     def to_json(self) -> dict:
-        body = _id_body(self.fields, self.n_words, self.bank_offset, self.control, self.repeat_range)
+        body = _id_body(self.fields, self.n_words, self.bank_offset, self.control, self.repeat_range, self.banks)
         return {**stamp(REGMAP_FORMAT), "id": self.id, **body, "io": self.io}
 
     def save(self, path: str | Path) -> None:
@@ -185,25 +192,31 @@ class RegisterMap:
         return out
 
 
-def _id_body(fields, n_words, bank_offset, control, repeat_range) -> dict:
+def _id_body(fields, n_words, bank_offset, control, repeat_range, banks: int) -> dict:
     return {
         "control": dict(control),
         "bank": {"offset": bank_offset, "words": n_words},
         "repeat": {"min": repeat_range[0], "max": repeat_range[1]},
         "fields": [f.to_json() for f in fields],
+        "banks": banks,
     }
 
 
 def _compute_id(body: dict) -> str:
-    # The id covers everything a register access depends on, and nothing else.
+    # The id covers everything a weight set's words depend on, and nothing else: not the number of
+    # weight banks (hardware.banks) nor the registers that only an IP of several banks has, so one
+    # weight set loads into an IP of any bank count built from the same network.
+    single = control_offsets(1)
     canonical = json.dumps(
-        {k: body[k] for k in ("control", "bank", "repeat")} | {"fields": [
+        {"control": {k: v for k, v in body["control"].items() if k in single}}
+        | {k: body[k] for k in ("bank", "repeat")} | {"fields": [
             {k: v for k, v in f.items() if k != "meta"} for f in body["fields"]]},
         sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def build_register_map(fields: list[Field], repeat_range: tuple[int, int], io: dict | None = None) -> RegisterMap:
+def build_register_map(fields: list[Field], repeat_range: tuple[int, int], io: dict | None = None,
+                       banks: int = 1) -> RegisterMap:
     """Assign word offsets to ``fields`` (in order) and return the register map.
 
     This is the single place that decides the word layout.
@@ -219,9 +232,11 @@ def build_register_map(fields: list[Field], repeat_range: tuple[int, int], io: d
         placed.append(Field(f.name, f.shape, f.bits, f.signed, f.frac, f.lo, f.hi, offset, n_words, f.meta))
         offset += n_words
     bank_offset = max(MIN_BANK_OFFSET, 1 << max(0, (offset * 4 - 1).bit_length()))
-    body = _id_body(placed, offset, bank_offset, control_offsets(), tuple(repeat_range))
-    return RegisterMap(tuple(placed), offset, bank_offset, control_offsets(),
-                       (int(repeat_range[0]), int(repeat_range[1])), _compute_id(body), io or {})
+    if not 1 <= banks <= MAX_BANKS:
+        raise SemifreddoError(f"{banks} weight banks: an IP holds 1 to {MAX_BANKS}")
+    body = _id_body(placed, offset, bank_offset, control_offsets(banks), tuple(repeat_range), banks)
+    return RegisterMap(tuple(placed), offset, bank_offset, control_offsets(banks),
+                       (int(repeat_range[0]), int(repeat_range[1])), _compute_id(body), io or {}, banks)
 
 
 def register_map_from_json(obj: dict, source: str = "register map") -> RegisterMap:
@@ -233,10 +248,14 @@ def register_map_from_json(obj: dict, source: str = "register map") -> RegisterM
             fields=fields, n_words=int(obj["bank"]["words"]), bank_offset=int(obj["bank"]["offset"]),
             control={k: int(v) for k, v in obj["control"].items()},
             repeat_range=(int(obj["repeat"]["min"]), int(obj["repeat"]["max"])), id=str(obj["id"]),
-            io=dict(obj.get("io", {})))
+            io=dict(obj.get("io", {})), banks=int(obj.get("banks", 1)))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SemifreddoError(f"{source}: malformed register map ({exc.__class__.__name__}: {exc})") from None
-    expected = _compute_id(_id_body(rmap.fields, rmap.n_words, rmap.bank_offset, rmap.control, rmap.repeat_range))
+    if not 1 <= rmap.banks <= MAX_BANKS:
+        raise SemifreddoError(f"{source}: {rmap.banks} weight banks, an IP holds 1 to {MAX_BANKS}; "
+                              "regenerate it with `semifreddo convert`")
+    expected = _compute_id(_id_body(rmap.fields, rmap.n_words, rmap.bank_offset, rmap.control, rmap.repeat_range,
+                                    rmap.banks))
     if expected != rmap.id:
         raise SemifreddoError(f"{source}: its id {rmap.id} does not match its content ({expected}); "
                               "the file was edited or corrupted, regenerate it with `semifreddo convert`")

@@ -3,17 +3,19 @@
 ``semifreddo convert`` compiles the generated HLS project into ``libsemifreddo-<hash>.so``. Its
 ABI (``semifreddo_bridge.cpp``, written by ``hls_project/writer.py``)::
 
-    int sf_abi_version();  unsigned sf_bank_words(), sf_input_beats(), sf_output_beats();
-    int sf_start(const uint32_t *bank_words, uint32_t commit, uint32_t repeat, uint32_t n_frames,
-                 const uint32_t *in_words, uint32_t n_in, int32_t *out_codes, uint32_t n_out,
-                 uint32_t *status);
+    int sf_abi_version();  unsigned sf_bank_words(), sf_banks(), sf_input_beats(), sf_output_beats();
+    void sf_power_on();
+    int sf_start(const uint32_t *bank_words, uint32_t commit, uint32_t load_bank, uint32_t repeat,
+                 uint32_t n_frames, const uint32_t *in_words, uint32_t n_in, int32_t *out_codes,
+                 uint32_t n_out, uint32_t *status);
 
-One ``sf_start`` is one start of the real HLS top function: if ``commit`` differs from the
-active sequence number, the shadow bank is copied into the active registers; then ``n_frames``
-frames are streamed. ``status`` receives active_seq and the low 32 bits of the core id and the
-register-map id. The active registers are static inside the library, so they persist from one
-start to the next within a process, and a new process starts at power-on (active_seq 0, every
-active word 0).
+One ``sf_start`` is one start of the real HLS top function: if ``commit`` is not 0 and differs from
+the sequence number of weight bank ``load_bank``, the shadow bank is copied into that bank; then
+``n_frames`` frames are streamed, each on the bank its first beat names. ``status`` receives the
+IP's output registers (``ports("out", banks)``: active_seq, the low 32 bits of the core id and
+the register-map id, and with several banks ready_banks and unready_frames). The banks are static
+inside the library, so they persist from one start to the next within a process, and a new
+process starts at power-on (every sequence number 0, every word 0; ``sf_power_on`` goes back there).
 
 This is the one ctypes binding of that library: the host's C simulation (``hls_project.csim``)
 and the emulated board (``emulator.py``) both use it. numpy and the standard library only.
@@ -49,8 +51,8 @@ class SimulatedIP:
         try:
             self._lib = ctypes.CDLL(str(path))
             self._lib.sf_start.restype = ctypes.c_int
-            self._lib.sf_start.argtypes = [_words, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, _words,
-                                           ctypes.c_uint32, _codes, ctypes.c_uint32, _words]
+            self._lib.sf_start.argtypes = [_words, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32,
+                                           _words, ctypes.c_uint32, _codes, ctypes.c_uint32, _words]
             version = self._lib.sf_abi_version()
         except (OSError, AttributeError) as exc:
             raise SemifreddoError(f"{path}: not a semifreddo C simulation library ({exc})") from None
@@ -58,12 +60,15 @@ class SimulatedIP:
             raise SemifreddoError(f"{path}: C simulation ABI version {version}, this toolkit speaks {C_ABI_VERSION}; "
                                   "re-run `semifreddo convert`")
         self.bank_words = int(self._lib.sf_bank_words())
+        self.banks = int(self._lib.sf_banks())
         self.input_beats = int(self._lib.sf_input_beats())
         self.output_beats = int(self._lib.sf_output_beats())
+        self.outputs = ports("out", self.banks)
         self.lock = threading.RLock()          # the library's statics allow one start at a time
-        # What the library's active registers hold now (it starts at power-on).
-        self.active_seq = 0
-        self.active_words = np.zeros(self.bank_words, dtype=np.uint32)
+        # What the library's weight banks hold now (it starts at power-on): sequence number, words.
+        self.seqs = [0] * self.banks
+        self.words = [np.zeros(self.bank_words, dtype=np.uint32) for _ in range(self.banks)]
+
 
     @classmethod
     def load(cls, path: str | Path) -> "SimulatedIP":
@@ -75,7 +80,8 @@ class SimulatedIP:
                 cls._loaded[str(path)] = cls(path)
             return cls._loaded[str(path)]
 
-    def start(self, bank, commit: int, repeat: int, n_frames: int, in_beats) -> tuple[np.ndarray, dict]:
+    def start(self, bank, commit: int, repeat: int, n_frames: int, in_beats,
+              load_bank: int = 0) -> tuple[np.ndarray, dict]:
         """One start of the IP. Returns the output beats (int32 codes) and the status registers."""
         bank = np.ascontiguousarray(bank, dtype=np.uint32)
         if bank.shape != (self.bank_words,):
@@ -83,33 +89,42 @@ class SimulatedIP:
         in_beats = np.ascontiguousarray(in_beats, dtype=np.uint32).reshape(-1)
         n_out = int(n_frames) * self.output_beats
         out = np.zeros(max(n_out, 1), dtype=np.int32)
-        status = np.zeros(len(ports("out")), dtype=np.uint32)
+        status = np.zeros(len(self.outputs), dtype=np.uint32)
+        load_bank = int(load_bank) & 0xFFFFFFFF
+        target = load_bank if load_bank < self.banks else 0
         with self.lock:
-            code = self._lib.sf_start(bank, int(commit) & 0xFFFFFFFF, int(repeat) & 0xFFFFFFFF,
+            code = self._lib.sf_start(bank, int(commit) & 0xFFFFFFFF, load_bank, int(repeat) & 0xFFFFFFFF,
                                       int(n_frames) & 0xFFFFFFFF, in_beats, in_beats.size, out, n_out, status)
-            reported = {name: int(value) for name, value in zip(ports("out"), status)}
-            if reported["active_seq"] != self.active_seq:
-                self.active_words = bank.copy()     # the IP copied the shadow bank
-                self.active_seq = reported["active_seq"]
+            reported = {name: int(value) for name, value in zip(self.outputs, status)}
+            if reported["active_seq"] != self.seqs[target]:
+                self.words[target] = bank.copy()     # the IP copied the shadow bank into this bank
+                self.seqs[target] = reported["active_seq"]
         if code != 0:
             raise SemifreddoError(f"C simulation: {START_ERRORS.get(code, f'error {code}')}")
         return out[:n_out], reported
 
-    def new_sequence(self, after: int = 0) -> int:
-        """A commit sequence number that differs from the active one (so a commit really copies)."""
+    def new_sequence(self, after: int = 0, bank: int = 0) -> int:
+        """A commit sequence number, not 0, that differs from bank ``bank``'s (so a commit really copies)."""
         seq = (int(after) % 0xFFFFFFF0) + 1
-        return seq if seq != self.active_seq else seq % 0xFFFFFFF0 + 1
+        return seq if seq != self.seqs[bank] else seq % 0xFFFFFFF0 + 1
 
-    def restore(self, words, seq: int, repeat: int) -> None:
-        """Make the active registers hold ``words`` under sequence number ``seq`` (0 = power-on).
-
-        The copy happens only on a change of sequence number, so when the library already shows
-        ``seq`` the words are first committed under another number, then under ``seq``."""
-        words = np.ascontiguousarray(words, dtype=np.uint32)
+    def power_on(self) -> None:
+        """Every bank back to power-on (sequence 0, every word 0)."""
         with self.lock:
-            if self.active_seq == seq and np.array_equal(self.active_words, words):
+            self._lib.sf_power_on()
+            self.seqs = [0] * self.banks
+            self.words = [np.zeros(self.bank_words, dtype=np.uint32) for _ in range(self.banks)]
+
+    def restore(self, banks, repeat: int) -> None:
+        """Make the weight banks hold ``banks``, a list of (sequence number, words) per bank (0 =
+        power-on): from power-on, each bank that holds a weight set committed again under its number."""
+        wanted = [(int(seq), np.ascontiguousarray(words, dtype=np.uint32)) for seq, words in banks]
+        with self.lock:
+            if all(seq == have and np.array_equal(words, words_now)
+                   for (seq, words), have, words_now in zip(wanted, self.seqs, self.words)):
                 return
+            self.power_on()
             empty = np.zeros(0, dtype=np.uint32)
-            if self.active_seq == seq:
-                self.start(words, seq ^ 0xFFFFFFFF, repeat, 0, empty)
-            self.start(words, seq, repeat, 0, empty)
+            for k, (seq, words) in enumerate(wanted):
+                if seq:
+                    self.start(words, seq, repeat, 0, empty, load_bank=k)

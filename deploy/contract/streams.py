@@ -29,6 +29,7 @@ import numpy as np
 
 from .errors import SemifreddoError
 from .fileio import atomic_write_bytes
+from .interface import bank_shift
 
 
 def frame_shape(io: dict) -> tuple[int, ...]:
@@ -117,6 +118,22 @@ def pack_pixels(codes: np.ndarray, io: dict) -> np.ndarray:
     bits = int(io["input_bits"])
     shifts = (np.arange(codes.shape[-1], dtype=np.uint32) * bits).astype(np.uint32)
     return np.bitwise_or.reduce(codes.astype(np.uint32) << shifts, axis=-1).reshape(-1).astype(np.uint32)
+
+
+def tag_banks(beats: np.ndarray, frame_banks, banks: int, io: dict) -> np.ndarray:
+    """Input beats with each frame's weight bank in the stream's side-band field: the top
+    ``bank_bits(banks)`` TDATA bits of every beat of the frame (the IP reads the frame's first)."""
+    frame_banks = np.asarray(frame_banks, dtype=np.int64).reshape(-1)
+    per_frame = int(io["input_beats"])
+    if frame_banks.size * per_frame != np.asarray(beats).size:
+        raise SemifreddoError(f"{frame_banks.size} bank number(s) for {np.asarray(beats).size // per_frame} frame(s)")
+    bad = (frame_banks < 0) | (frame_banks >= banks)
+    if bad.any():
+        raise SemifreddoError(f"bank {int(frame_banks[bad][0])} does not exist: this IP has banks 0..{banks - 1}")
+    if banks == 1:
+        return np.asarray(beats, dtype=np.uint32)
+    tags = (np.repeat(frame_banks, per_frame).astype(np.uint32) << np.uint32(bank_shift(banks)))
+    return np.asarray(beats, dtype=np.uint32) | tags
 
 
 def output_values(beats: np.ndarray, n_frames: int, io: dict) -> np.ndarray:

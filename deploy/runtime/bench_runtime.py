@@ -1,4 +1,5 @@
-"""``make bench-runtime``: what a task switch costs, against reloading a bitstream.
+"""``make bench-runtime``: what a task switch costs, against reloading a bitstream, and a stream that
+alternates two tasks on every frame with weight banks against a reload per switch.
 
 On the emulated board (the same driver and pynq calls as on a board, with every AXI-Lite access
 counted by the device), one task switch is measured in 32-bit AXI-Lite words written and read and
@@ -6,8 +7,15 @@ in bytes moved. A switch by bitstream instead (one bitstream per task) moves the
 configuration bitstream; its length is fixed per part and documented by AMD (the board table,
 ``boards.py``, gives each length and its source).
 
-Usage: ``python -m semifreddo.deploy.runtime.bench_runtime BUNDLE [--repeats N]``. numpy, pynq and the
-standard library only.
+With ``--banked BUNDLE`` (an emulated bundle of the same network built with two or more weight
+banks), a stream whose frames alternate between two tasks is run twice in the same run on the
+emulated board: both tasks resident in their banks, each frame naming its bank (no load at all);
+and one bank, reloaded before every frame (shadow bank written, read back, committed). It prints
+frames per second of each (emulator wall time, not a board figure) and the shadow-bank bytes
+moved per switch, counted by the emulated device.
+
+Usage: ``python -m semifreddo.deploy.runtime.bench_runtime BUNDLE [--banked BUNDLE] [--repeats N]``.
+numpy, pynq and the standard library only.
 """
 
 from __future__ import annotations
@@ -16,7 +24,10 @@ import argparse
 import json
 import statistics
 import tempfile
+import time
 from pathlib import Path
+
+import numpy as np
 
 from ..contract.boards import BOARDS
 
@@ -45,10 +56,45 @@ def measure(bundle: Path, repeats: int) -> dict:
                 "tasks": tasks[:2]}
 
 
+def measure_banks(bundle: Path, frames: int) -> dict:
+    """Alternating two tasks frame by frame: with both resident in banks, and with a reload per switch."""
+    from .driver import Semifreddo
+    from .emulator import EmulatedDevice
+
+    with tempfile.TemporaryDirectory() as state:
+        device = EmulatedDevice(state)
+        sf = Semifreddo(bundle, device=device)
+        tasks = list(sf.tasks)[:2]
+        if len(tasks) < 2 or sf.n_banks < 2:
+            raise SystemExit(f"{bundle}: needs two tasks and an IP of two or more banks (hardware.banks)")
+        io = sf.io
+        x = np.random.default_rng(0).integers(0, 2 ** int(io["input_bits"]), (frames, *io["input_shape"]))
+        sf.load(tasks[0], bank=0)
+        sf.load(tasks[1], bank=1)
+        shadow, started = device.shadow_words, time.perf_counter()
+        sf.run({tasks[0]: x, tasks[1]: x})                 # one stream, frames alternate between the banks
+        banked_s, banked_words = time.perf_counter() - started, device.shadow_words - shadow
+        shadow, started, reloads = device.shadow_words, time.perf_counter(), 0
+        for frame in range(frames):
+            for task in tasks:                              # the same alternation, one bank reloaded each time
+                reloads += sf.load(task, bank=0).bytes_moved > 0     # (the first finds its task there already)
+                sf.run(x[frame:frame + 1], task=task)
+        reload_s, reload_words = time.perf_counter() - started, device.shadow_words - shadow
+        switches = 2 * frames - 1
+        return {"tasks": tasks, "banks": sf.n_banks, "frames": 2 * frames,
+                "banked_fps": 2 * frames / banked_s, "reload_fps": 2 * frames / reload_s,
+                "banked_bytes_per_switch": 4 * banked_words / switches,
+                "reload_bytes_per_switch": 4 * reload_words / max(1, reloads)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Task-switch cost on the emulated board vs a bitstream reload.")
     parser.add_argument("bundle", type=Path, help="an emulated deploy bundle (make package BOARD=emulated)")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--banked", type=Path, metavar="BUNDLE",
+                        help="an emulated bundle of the same network with two or more weight banks: also measure a "
+                             "stream alternating two tasks per frame, with banks and with a reload per switch")
+    parser.add_argument("--frames", type=int, default=32, help="frames per task in the alternating stream")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
     cost = measure(args.bundle, args.repeats)
@@ -66,9 +112,19 @@ def main(argv=None) -> int:
                      "source": board.bitstream_source})
         print(f"{board.name:<12} {board.part:<22} {nbytes:>14,} B {cost['bytes_moved']:>8,} B {ratio:>9,.0f}x  "
               f"{board.bitstream_source}")
+    result = {"switch": cost, "bitstreams": rows}
+    if args.banked:
+        banks = measure_banks(args.banked, args.frames)
+        result["alternating"] = banks
+        print(f"\na stream alternating {banks['tasks'][0]} and {banks['tasks'][1]} on every frame, {banks['frames']} "
+              f"frames, measured in the same run on the emulated board (emulator wall time, not a board figure):")
+        print(f"  {banks['banks']} weight banks, both tasks resident:  {banks['banked_fps']:8.1f} frames/s, "
+              f"{banks['banked_bytes_per_switch']:,.0f} bytes moved per switch")
+        print(f"  one bank, reloaded per switch:        {banks['reload_fps']:8.1f} frames/s, "
+              f"{banks['reload_bytes_per_switch']:,.0f} bytes moved per switch (shadow bank written and read back)")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"switch": cost, "bitstreams": rows}, indent=1) + "\n")
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 

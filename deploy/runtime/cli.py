@@ -1,4 +1,4 @@
-"""``semifreddo reload``, ``run`` and ``status``: the board runtime from the command line.
+"""``semifreddo load``, ``reload``, ``run`` and ``status``: the board runtime from the command line.
 
 Each command opens a deploy bundle with :class:`semifreddo.deploy.runtime.driver.Semifreddo` on the
 board it runs on, or on the emulated board (an emulated bundle, ``--emulated``, or
@@ -38,6 +38,17 @@ def cmd_reload(args) -> int:
     return 0
 
 
+def cmd_load(args) -> int:
+    sf = _open(args)
+    report = sf.load(args.task or args.weights, bank=args.bank, wait=args.wait)
+    if report.bytes_moved == 0:
+        print(f"task {report.task} is already in bank {report.bank} (sequence {report.seq}); nothing was written")
+    else:
+        print(f"task {report.task} loaded into bank {report.bank} of {sf.n_banks} (sequence {report.seq}) in "
+              f"{report.seconds * 1e3:.1f} ms; every other bank kept serving")
+    return 0
+
+
 def cmd_run(args) -> int:
     from ..contract.streams import load_images, save_outputs
 
@@ -46,12 +57,13 @@ def cmd_run(args) -> int:
     images = load_images(args.input)
     if args.repeat is not None:
         sf.repeat = args.repeat
-    outputs = sf.run(images, batch=args.batch, scale=args.input_scale)
+    outputs = sf.run(images, task=args.task, batch=args.batch, scale=args.input_scale)
     written = save_outputs(args.output, outputs)
     report = sf.last_run
     where = str(written[0]) if len(written) == 1 else f"{written[0]} .. {written[-1].name}"
+    seqs = ", ".join(f"bank {bank} sequence {seq}" for bank, seq in report.active_seq.items())
     print(f"{where}: {outputs.shape[0]} output(s) of shape {outputs.shape[1:]} from task "
-          f"{report.task or 'unknown'} (sequence {report.active_seq}, repeat {sf.repeat}); "
+          f"{report.task or 'unknown'} ({seqs}, repeat {sf.repeat}); "
           f"{report.seconds:.2f} s, {report.images_per_second:.0f} images/s")
     return 0
 
@@ -59,11 +71,17 @@ def cmd_run(args) -> int:
 def cmd_status(args) -> int:
     status = _open(args).status()
     print(f"bundle       {status['bundle']} ({status['board']})")
-    print(f"active task  {status['active_task'] or 'unknown'} (sequence {status['active_seq']})")
+    bank = f", bank {status['active_bank']}" if len(status["banks"]) > 1 else ""
+    print(f"active task  {status['active_task'] or 'unknown'} (sequence {status['active_seq']}{bank})")
     print(f"core id      {status['core_id']}")
     print(f"register map {status['regmap_id']}")
     print(f"repeat       {status['repeat']}")
     print(f"tasks        {', '.join(status['tasks'])}")
+    print(f"banks        {len(status['banks'])}")
+    for row in status["banks"]:
+        task = row["task"] or ("unknown (loaded by another tool)" if row["ready"] else "empty")
+        checksum = row["checksum"][:16] if row["checksum"] else "-"
+        print(f"  bank {row['bank']}     {task:<24} sequence {row['seq']:<6} checksum {checksum}")
     return 0
 
 
@@ -76,22 +94,38 @@ def _common(p) -> None:
                         "~/.local/state/semifreddo/emulated-board)")
 
 
+def _weight_set_arguments(p, wait_help: str) -> None:
+    """--task or --weights (one of them), and --wait: what a load or a reload takes."""
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--task", metavar="NAME", help="a task of the bundle")
+    which.add_argument("--weights", metavar="FILE", type=Path, help="a weight-set file (.npz)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="S", help=wait_help)
+
+
 def register(sub) -> None:
+    p = sub.add_parser("load", help="load a task into a weight bank while the other banks keep serving",
+                       description="Load a task into one of the IP's weight banks (hardware.banks): the weight set "
+                                   "is checked against the IP's core and register map, written into the shadow "
+                                   "bank, read back and compared, then committed into the bank between two starts "
+                                   "of the IP. Runs on other banks go on. Without --bank: the bank that already "
+                                   "holds it, else a free one. On any failure every bank keeps its task.")
+    _common(p)
+    _weight_set_arguments(p, "seconds to wait for a run using that bank to finish (default 0: fail at once)")
+    p.add_argument("--bank", type=int, metavar="K", help="the bank to load into (0..banks-1; default: a free one)")
+    p.set_defaults(func=cmd_load)
+
     p = sub.add_parser("reload", help="switch the board to another task without reloading the bitstream",
                        description="Switch the running board to another task: the weight set is checked against "
                                    "the IP's core and register map, written into the shadow bank, read back and "
                                    "compared, then committed between frames. On any failure the previous task "
                                    "stays active. A run in flight makes the switch fail at once (or after --wait).")
     _common(p)
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--task", metavar="NAME", help="a task of the bundle")
-    which.add_argument("--weights", metavar="FILE", type=Path, help="a weight-set file (.npz)")
-    p.add_argument("--wait", type=float, default=0.0, metavar="S",
-                   help="seconds to wait for a run in flight to finish (default 0: fail at once)")
+    _weight_set_arguments(p, "seconds to wait for a run in flight to finish (default 0: fail at once)")
     p.set_defaults(func=cmd_reload)
 
-    p = sub.add_parser("run", help="run images on the board with the active task",
-                       description="Stream images through the IP with the active task. Input: an 8-bit grey or "
+    p = sub.add_parser("run", help="run images on the board with the active task, or --task",
+                       description="Stream images through the IP with the active task, or on the bank that holds "
+                                   "--task (load it first with `semifreddo load`). Input: an 8-bit grey or "
                                    "RGB PNG/JPEG photograph of the IP's frame size, or a .npy array of "
                                    "shape (n, h, w, c) or (h, w, c), floats in [0, 1] (code = round(v * (2^bits - 1))) or integer "
                                    "pixel codes; anything else is refused (--input-scale divides first). "
@@ -100,12 +134,14 @@ def register(sub) -> None:
     _common(p)
     p.add_argument("--input", required=True, type=Path, metavar="X.npy|X.png", help="input images")
     p.add_argument("--output", required=True, type=Path, metavar="Y.npy|Y.png", help="where to write the outputs")
+    p.add_argument("--task", metavar="NAME", help="run on the bank that holds this task (default: the active task)")
     p.add_argument("--repeat", type=int, metavar="N", help="set the repeat count first (kept on the board)")
     p.add_argument("--batch", type=int, default=1024, metavar="N", help="frames per DMA transfer (default 1024)")
     streams.add_input_scale_argument(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("status", help="print the board's active task, core id and repeat count",
-                       description="Print the active task, core id, register map and repeat count of the board.")
+    p = sub.add_parser("status", help="print the board's weight banks, active task, core id and repeat count",
+                       description="Print the active task, core id, register map and repeat count of the board, and "
+                                   "every weight bank's task, sequence number and weight-set checksum.")
     _common(p)
     p.set_defaults(func=cmd_status)

@@ -16,11 +16,11 @@ The driver (``driver.py``) runs on it unchanged, through the real pynq ``Overlay
   soon as the DMA has supplied every input beat and a receive buffer.
 
 **State that outlives a process.** A real PL keeps its registers between processes. Here the
-IP's register space (control registers, shadow bank) and its active registers live in a
+IP's register space (control registers, shadow bank) and its weight banks live in a
 file-backed store, ``<state dir>/pl.json``: every register write goes to it at once (an atomic
 rename, under the lock ``<state dir>/pl.lock``), every read sees other processes' writes, and
-every start first restores the active registers into this process's library when another
-process changed them (by committing the stored active words again with n_frames 0). The state
+every start first restores the weight banks into this process's library when another process
+changed them (power-on, then each stored bank committed again with n_frames 0). The state
 dir is the ``state_dir`` argument, else ``$SEMIFREDDO_EMULATOR_STATE``, else
 ``~/.local/state/semifreddo/emulated-board`` (``$XDG_STATE_HOME`` is honoured). Select the
 emulated board with ``Semifreddo(bundle, device=EmulatedDevice())`` or
@@ -44,7 +44,7 @@ from pynq.buffer import PynqBuffer
 from pynq.pl_server.global_state import bitstream_hash
 
 from ..contract.interface import (AP_DONE, AP_IDLE, AP_READY, AP_START, DMA_VLNV, EMULATED_HARDWARE_FORMAT,
-                                 EMULATED_PL_FORMAT, check_format, ports, read_artifact, stamp)
+                                 EMULATED_PL_FORMAT, check_format, read_artifact, stamp)
 from ..contract.errors import SemifreddoError
 from ..contract.fileio import atomic_write_text, file_lock
 from ..contract.simulated_ip import SimulatedIP
@@ -59,8 +59,6 @@ PAGE = 4096
 MM2S, S2MM = 0x00, 0x30
 DMACR, DMASR, ADDR, ADDR_MSB, LENGTH = 0x00, 0x04, 0x18, 0x1C, 0x28
 HALTED, IDLE, INT_ERR, DEC_ERR, IOC_IRQ = 0x1, 0x2, 0x10, 0x40, 0x1000
-
-OUTPUT_PORTS = ports("out")
 
 
 def default_state_dir() -> Path:
@@ -96,8 +94,10 @@ def check_state(state: dict, store: Path) -> None:
         ("registers", isinstance(state.get("registers"), dict)
          and all(k.isdigit() and word(v) for k, v in state["registers"].items())),
         ("bank", isinstance(state.get("bank"), list) and all(map(word, state["bank"]))),
-        ("active_words", isinstance(state.get("active_words"), list) and all(map(word, state["active_words"]))),
-        ("active_seq", word(state.get("active_seq")))) if not ok]
+        ("banks", isinstance(state.get("banks"), list) and all(
+            isinstance(b, dict) and word(b.get("seq")) and isinstance(b.get("words"), list)
+            and isinstance(state.get("bank"), list) and len(b["words"]) == len(state["bank"])
+            and all(map(word, b["words"])) for b in state["banks"]))) if not ok]
     if problems:
         raise SemifreddoError(f"{store}: emulated PL state is damaged ({', '.join(problems)} malformed); delete it to "
                               "power-cycle the emulated board")
@@ -144,13 +144,14 @@ class EmulatedDevice(Device):
         self.on_start = None       # test hook: called before each start of the IP is carried out
         self.axi_lite_reads = self.axi_lite_writes = 0            # 32-bit AXI-Lite accesses served
         self.stream_bytes = 0                                     # bytes the DMA moved in both directions
+        self.shadow_words = 0                                     # of the AXI-Lite words, those of the shadow bank
 
     # --- PL state store ----------------------------------------------------------------------
 
     @staticmethod
     def _power_on() -> dict:
         return {**stamp(STATE_FORMAT), "bitfile_name": None, "bitfile_hash": None, "timestamp": None,
-                "registers": {}, "bank": [], "active_seq": 0, "active_words": []}
+                "registers": {}, "bank": [], "banks": []}
 
     def _sync(self) -> None:
         """Take in another process's writes to the store."""
@@ -193,7 +194,7 @@ class EmulatedDevice(Device):
         return EmulatedMetadata(read_hardware(bitfile_name))
 
     def download(self, bitstream, parser=None):
-        """Configure the emulated PL: every register at power-on, the active registers empty."""
+        """Configure the emulated PL: every register at power-on, every weight bank empty."""
         hardware = read_hardware(bitstream.bitfile_name)
         SimulatedIP.load(bitstream.bitfile_name)           # refuse anything that is not a C simulation
         stamp = datetime.now().strftime("%Y/%m/%d %H:%M:%S +%f")
@@ -202,7 +203,9 @@ class EmulatedDevice(Device):
             state.clear()
             state.update(self._power_on(), bitfile_name=bitstream.bitfile_name,
                          bitfile_hash=bitstream_hash(bitstream.bitfile_name), timestamp=stamp,
-                         bank=[0] * hardware["bank"]["words"], active_words=[0] * hardware["bank"]["words"])
+                         bank=[0] * hardware["bank"]["words"],
+                         banks=[{"seq": 0, "words": [0] * hardware["bank"]["words"]}
+                                for _ in range(SimulatedIP.load(bitstream.bitfile_name).banks)])
         self._update(configure)
         self._hardware = None
         bitstream.timestamp = stamp
@@ -285,6 +288,7 @@ class EmulatedDevice(Device):
             self._done = False                             # ap_done and ap_ready clear on read
             return value
         if bank["offset"] <= offset < bank["offset"] + 4 * bank["words"]:
+            self.shadow_words += 1
             return int(self._state["bank"][(offset - bank["offset"]) // 4])
         return int(self._state["registers"].get(str(offset), 0))
 
@@ -296,6 +300,7 @@ class EmulatedDevice(Device):
             return
         if bank["offset"] <= offset < bank["offset"] + 4 * bank["words"]:
             first = (offset - bank["offset"]) // 4
+            self.shadow_words += len(words)
             values = [int(v) ^ self._corrupt.pop(first + i, 0) for i, v in enumerate(words)]
             if first + len(values) > bank["words"]:
                 raise SemifreddoError("emulated board: write past the end of the shadow bank")
@@ -305,7 +310,7 @@ class EmulatedDevice(Device):
             self._update(write_bank)
             return
         outputs = {self.hardware["ip"][self.hardware["ip_instance"]]["registers"][name]["address_offset"]
-                   for name in OUTPUT_PORTS}
+                   for name in self._ip.outputs}
 
         def write_registers(state):
             for i, value in enumerate(words):
@@ -328,7 +333,8 @@ class EmulatedDevice(Device):
         """ap_start: sample the inputs, as the IP does when it starts, then run when the data is there."""
         self._sync()
         self._start_pending = {"commit": self._register("commit"), "repeat": self._register("repeat"),
-                               "n_frames": self._register("n_frames"), "bank": list(self._state["bank"])}
+                               "n_frames": self._register("n_frames"), "bank": list(self._state["bank"]),
+                               "load_bank": self._register("load_bank") if self._ip.banks > 1 else 0}
         self._done = False
         self._advance()
 
@@ -347,14 +353,14 @@ class EmulatedDevice(Device):
 
         def run(state):
             # Another process may have committed since this library last ran: restore its
-            # active registers first, then carry out this start.
-            self._ip.restore(state["active_words"], state["active_seq"], start["repeat"])
+            # weight banks first, then carry out this start.
+            self._ip.restore([(b["seq"], b["words"]) for b in state["banks"]], start["repeat"])
             out, status = self._ip.start(np.array(start["bank"], dtype=np.uint32), start["commit"], start["repeat"],
-                                         start["n_frames"], beats)
-            state["active_seq"] = status["active_seq"]
-            state["active_words"] = [int(w) for w in self._ip.active_words]
+                                         start["n_frames"], beats, load_bank=start["load_bank"])
+            state["banks"] = [{"seq": seq, "words": [int(w) for w in words]}
+                              for seq, words in zip(self._ip.seqs, self._ip.words)]
             ip = self.hardware["ip"][self.hardware["ip_instance"]]["registers"]
-            for name in OUTPUT_PORTS:
+            for name in self._ip.outputs:
                 state["registers"][str(ip[name]["address_offset"])] = status[name]
                 state["registers"][str(ip[f"{name}_ctrl"]["address_offset"])] = 1     # ap_vld
             holder["out"] = out

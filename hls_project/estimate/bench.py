@@ -69,7 +69,7 @@ def run(build: Path, out: Path, jobs: int) -> dict:
     from semifreddo.models.spec import load_spec, shipped_specs
 
     from .estimator import TITLES
-    from .report import write_outputs
+    from .report import bank_lines, write_outputs
     from .validate import compare, error_table, network_layers
 
     results = {"specs": {}, "layers": [], "speed": {}}
@@ -80,7 +80,7 @@ def run(build: Path, out: Path, jobs: int) -> dict:
            "| spec | frozen | multipliers | IP LUT | IP area | IP mW | area vs twin | area vs general "
            "| power vs twin | power vs general |", "|---|---|---|---|---|---|---|---|---|---|"]
     digits = None
-    per_mac_lines = []
+    per_mac_lines, bank_lines_md = [], []
     for name in shipped_specs():
         spec = load_spec(name)
         core = _trained_core(spec, build)
@@ -94,6 +94,9 @@ def run(build: Path, out: Path, jobs: int) -> dict:
             md.append(f"| {name} | {spec.frozen_fraction:.1%} | {policy} | {ip['lut']:,.0f} | {ip['area']:,.0f} | "
                       f"{ip['power_mw']:.1f} | {r['configurable']['area']:.1f}x | {r['general']['area']:.1f}x | "
                       f"{r['configurable']['power_mw']:.1f}x | {r['general']['power_mw']:.1f}x |")
+            if policy == spec.hardware.multipliers:
+                bank_lines_md += [f"- {name} ({policy} multipliers):"] + [f"  {line}" for line in bank_lines(est)[1:]]
+                results["specs"][f"{name}/{policy}"]["banks"] = {str(n): r.area for n, r in est.bank_prices.items()}
             if policy == "lut":
                 results["specs"][f"{name}/{policy}"]["lut_per_mac"] = per_mac = _lut_per_mac(est)
                 per_mac_lines.append(f"- {name}: " + ", ".join(f"{k} {v:.0f}" for k, v in per_mac.items()))
@@ -103,6 +106,8 @@ def run(build: Path, out: Path, jobs: int) -> dict:
     md += ["", f"Goal (the paper's claim): at least {AREA_GOAL}x against the "
                f"{TITLES['general']}. area = slice equivalents; power from operation energies.", "",
            "LUTs per multiply-accumulate (multipliers in LUTs):"] + per_mac_lines + [""]
+    md += ["## Weight banks (hardware.banks): what N resident weight sets add, against the configurable cores", ""
+           ] + bank_lines_md + [""]
     print("\n".join(md), flush=True)
 
     spec, core, estimate_seconds = digits

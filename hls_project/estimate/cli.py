@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from semifreddo.deploy.contract.errors import SemifreddoError
+from semifreddo.deploy.contract.interface import MAX_BANKS
 from semifreddo.models.cli_args import (add_hardware_arguments, add_progress_argument, add_spec_and_build,
                                   hardware_choice, quiet_tensorflow)
 
@@ -67,9 +68,9 @@ def cmd_estimate(args) -> int:
         from semifreddo.deploy.contract.boards import fpga_board
         from semifreddo.hls_project.plan import read_plan
 
-        if args.multipliers or args.dsp:
+        if args.multipliers or args.dsp or args.banks:
             raise SemifreddoError("--converted prices the project as it was converted; convert again with "
-                                  "--multipliers to change where its multipliers go")
+                                  "--multipliers or --banks to change where its multipliers go or its bank count")
         plan = read_plan(BuildPaths.for_spec(spec, args.build).hls, args.spec)
         fit_board = fpga_board(args.board, "fit").name if args.board else None
         est = estimate_spec(spec, args.build, UnitCosts.load(args.table), plan=plan, clock_mhz=args.clock,
@@ -108,7 +109,7 @@ def cmd_explore(args) -> int:
                   args.formats, task, args.epochs, args.subset or 0, frozen_widths=args.frozen_widths or (DEFAULT,),
                   trainable_widths=args.trainable_widths or (DEFAULT,), trainable_bits=args.trainable_bits or (DEFAULT,),
                   implementations=args.implementations or (DEFAULT,), repeat_hardware=args.repeat_hardware or (DEFAULT,),
-                  multipliers=args.multipliers or (DEFAULT,), board=board, full=args.full)
+                  multipliers=args.multipliers or (DEFAULT,), board=board, full=args.full, banks=args.banks or (DEFAULT,))
     out = Path(args.out) if args.out else Path(args.build) / base.name / "explore"
     build = out / "points"
     result = explore(points, out, build, scheduler=args.scheduler, workers=args.workers, progress=args.progress)
@@ -185,6 +186,9 @@ def register(sub) -> None:
     p.add_argument("--multipliers", type=_choices("--multipliers", ("auto", "dsp", "lut")), metavar="P,P",
                    help="configurable-multiplier policies to try (default: the spec's)")
     p.add_argument("--board", metavar="BOARD", help="the board to fit (a `fits` column; default: the spec's)")
+    p.add_argument("--banks", type=_list(int, "--banks", 1, MAX_BANKS), metavar="N,N",
+                   help=f"weight-bank counts to try, 1..{MAX_BANKS} (hardware.banks; default: the spec's): the "
+                        "storage and selection of N resident weight sets are priced and fit-checked")
     p.add_argument("--full", action="store_true",
                    help="also train full fine-tuning at each point's size, to report the accuracy gap (slower)")
     p.add_argument("--task", metavar="NAME", help="target task whose quality is reported (default: the spec's first)")

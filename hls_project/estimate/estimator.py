@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from semifreddo.deploy.contract.boards import BOARDS, FIT_LIMITS
+from semifreddo.deploy.contract.interface import MAX_BANKS, bank_bits
 from semifreddo.deploy.contract.regmap import slot_bits_for
 from semifreddo.models import network as net
 from semifreddo.models.fixedpoint import Fixed, sum_of_products
@@ -116,6 +117,8 @@ class Estimate:
     designs: dict[str, Design]
     table: str
     general_by_repeat: dict[int, Design] = field(default_factory=dict)   # the baseline at each repeat's throughput
+    bank_prices: dict[int, Resources] = field(default_factory=dict)      # what N weight banks add, per count allowed
+    configurable: Resources = field(default_factory=Resources)           # the configurable cores, for comparison
 
     def ratios(self) -> dict[str, dict[str, float]]:
         """Each baseline's metrics divided by the SemifreddoNet IP's (so 10 means 10x more)."""
@@ -406,6 +409,34 @@ def head_layer(network: net.Network, layer: net.Layer, costs: UnitCosts) -> Laye
     return Layer("head", r, energy, cost.stages + 2, f"1x1 conv {channels} -> {outputs}, configurable" + _in(layer))
 
 
+def weight_banks(network: net.Network, rmap, banks: int, costs: UnitCosts) -> Resources:
+    """What ``banks`` weight banks add to the one-bank IP (hardware.banks; see
+    hls_project/bank_select.py): every bank of the active registers plus each frame's selected copy,
+    all in flip-flops (the generated HLS partitions them completely), minus the one bank the layers'
+    rows already count; an N:1 multiplexer per register bit in front of the configurable multipliers;
+    a FIFO of bank numbers to each process that selects (each layer with registers, the repeat group
+    once). Nothing for one bank: that is the IP as it was."""
+    if banks <= 1:
+        return Resources()
+    bits = sum(f.bits * f.size for f in rmap.fields)
+    selecting = [layer for layer in network.layers if layer.kind != "input" and layer.copy_of is None
+                 and any(not p.frozen for p in network.params_of(layer.original))]
+    processes = len([layer for layer in selecting if not (network.reuse and network.in_group(layer))])
+    processes += int(network.reuse and any(network.in_group(layer) for layer in selecting))
+    return (costs.register(banks * bits) + costs.mux(banks, bits)
+            + processes * costs.fifo(max(1, (banks - 1).bit_length())))
+
+
+def configurable_cores(design: Design) -> Resources:
+    """The IP's configurable parts: the trainable cores' convs, the alpha blends and the head (the
+    layers with configurable multipliers), without the register bank."""
+    total = Resources()
+    for layer in design.layers:
+        if layer.role == "trainable" or layer.name.endswith(".blend") or layer.name == "head":
+            total = total + layer.resources
+    return total
+
+
 def bank_layer(n_words: int, costs: UnitCosts) -> Layer:
     r = costs.bank(n_words) + costs.commit(n_words) + costs.axilite()
     return Layer("registers", r, 0.0, 0, f"shadow bank {n_words} x 32 bits, commit copy, AXI-Lite slave")
@@ -565,10 +596,19 @@ def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *,
     costs = costs or UnitCosts.load()
     if spec.frozen_width and codes is None:
         raise ValueError("the frozen codes are needed to estimate a spec with a frozen core")
-    n_words = register_map(spec).n_words
+    rmap = plan.regmap if plan else register_map(spec)
+    n_words = rmap.n_words
     network = plan.layout(spec) if plan else hardware_layout(spec)
     ip = dataflow_design(network, codes, costs, frozen_constant=True, clock_mhz=clock_mhz, n_words=n_words,
                          graph_cache=graph_cache, cache_graphs=cache_graphs)
+    # The weight banks at every count the spec may choose (its input stream must have room for the number).
+    free = 32 - spec.input_shape[-1] * spec.input_bits
+    allowed = [n for n in range(1, MAX_BANKS + 1) if bank_bits(n) <= free]
+    bank_prices = {n: weight_banks(network, rmap, n, costs) for n in allowed}
+    if rmap.banks > 1:
+        ip.layers.append(Layer("banks", bank_prices[rmap.banks], 0.0, 1,
+                               f"{rmap.banks} weight banks: registers in FFs, {rmap.banks}:1 selection per register "
+                               "bit, bank numbers to each selecting process"))
     twin = dataflow_design(twin_layout(spec), codes, costs, frozen_constant=False, clock_mhz=clock_mhz,
                            n_words=twin_register_words(spec))
     # The general accelerator at the IP's throughput, running as many repeats: at the spec's default
@@ -577,4 +617,5 @@ def estimate(spec: Spec, codes: dict | None, costs: UnitCosts | None = None, *,
                  for r, cycles in ip.cycles_by_repeat.items()}
     general = at_repeat[spec.repeat_default]
     designs = {"semifreddo": ip, "configurable": twin, "general": general}
-    return Estimate(spec, core_id, designs, costs.source, general_by_repeat=at_repeat)
+    return Estimate(spec, core_id, designs, costs.source, general_by_repeat=at_repeat, bank_prices=bank_prices,
+                    configurable=configurable_cores(ip))

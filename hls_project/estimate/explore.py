@@ -27,7 +27,8 @@ GAP_GOAL = 0.01           # within 1 accuracy point of full fine-tuning
 # The columns that identify a point; a row whose key matches is never computed again. A key column
 # an older CSV does not have reads as "-" (the spec's own value).
 KEY = ("spec", "fraction", "weight_bits", "act_bits", "format", "task", "epochs", "subset", "frozen_width",
-       "trainable_width", "trainable_bits", "implementation", "repeat_hardware", "multipliers", "board", "full")
+       "trainable_width", "trainable_bits", "implementation", "repeat_hardware", "multipliers", "board", "full",
+       "banks")
 COLUMNS = KEY + ("name", "status", "frozen_fraction", "frozen_channels", "trainable_channels", "quality_metric", "quality", "source_quality",
                  "full_quality", "gap", "lut", "ff", "dsp", "bram18", "area", "power_mw", "area_vs_configurable",
                  "area_vs_general", "power_vs_general", "fits", "seconds")
@@ -52,6 +53,7 @@ class Point:
     multipliers: str = DEFAULT              # hardware.multipliers
     board: str = DEFAULT                    # hardware.board: the board to fit
     full: bool = False                      # also train full fine-tuning at the same size, for the gap
+    banks: object = DEFAULT                 # hardware.banks: weight sets resident at once
 
     def key(self) -> tuple[str, ...]:
         return tuple(_cell(getattr(self, k)) for k in KEY)
@@ -90,6 +92,9 @@ def point_spec(base, point: Point):
     name = (f"{spec.name}-f{spec.frozen_width}t{spec.trainable_width}-w{point.weight_bits}c{trainable_bits}"
             f"-a{point.act_bits}-{tag}")
     name += "".join(f"-{value}" for value in hardware.values())
+    if point.banks != DEFAULT:
+        hardware["banks"] = int(point.banks)
+        name += f"-b{int(point.banks)}"
     return spec.replace(name=name[:40].rstrip("-"), frozen_weights=frozen,
                         trainable_weights=Fixed(trainable_bits, tw.integer, True),
                         activations=Fixed(point.act_bits, act.integer, False), **hardware)
@@ -98,19 +103,19 @@ def point_spec(base, point: Point):
 def grid(spec_arg: str, base, fractions, weight_bits, act_bits, formats, task: str, epochs: int, subset: int, *,
          frozen_widths=(DEFAULT,), trainable_widths=(DEFAULT,), trainable_bits=(DEFAULT,),
          implementations=(DEFAULT,), repeat_hardware=(DEFAULT,), multipliers=(DEFAULT,), board: str = DEFAULT,
-         full: bool = False) -> list[Point]:
+         full: bool = False, banks=(DEFAULT,)) -> list[Point]:
     """Every combination of the knobs. Given widths replace the fractions (the frozen fraction is
     then whatever the widths give)."""
     if frozen_widths != (DEFAULT,) or trainable_widths != (DEFAULT,):
         fractions = [base.frozen_fraction]
     points = []
     for combo in itertools.product(fractions, weight_bits, act_bits, formats, frozen_widths, trainable_widths,
-                                   trainable_bits, implementations, repeat_hardware, multipliers):
-        fraction, wb, ab, fmt, fw, tw, tb, impl, rh, mult = combo
+                                   trainable_bits, implementations, repeat_hardware, multipliers, banks):
+        fraction, wb, ab, fmt, fw, tw, tb, impl, rh, mult, nb = combo
         nothing_frozen = fraction == 0 or fw == 0
         fmt = "none" if nothing_frozen else fmt
         point = Point(spec_arg, float(fraction), int(wb), int(ab), fmt, task, int(epochs), int(subset), fw, tw, tb,
-                      DEFAULT if nothing_frozen else impl, rh, mult, board, full)
+                      DEFAULT if nothing_frozen else impl, rh, mult, board, full, nb)
         if point not in points:
             points.append(point)
     return points

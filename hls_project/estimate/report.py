@@ -6,6 +6,8 @@ power models), so no number leaves this module looking like a synthesis result.
 
 from __future__ import annotations
 
+import math
+
 import json
 from pathlib import Path
 
@@ -107,8 +109,32 @@ def text_report(est: Estimate, layers: bool = True) -> str:
     for name, ratio in est.ratios().items():
         out.append(f"{'vs ' + TITLES[name]:<30} " + " ".join(
             f"{ratio[key]:>9.1f}x" if ratio[key] == ratio[key] else f"{'n/a':>10}" for key, _ in METRICS))
-    out += [""] + board_fit(ip, spec)
+    out += [""] + bank_lines(est) + [""] + board_fit(ip, spec)
     return "\n".join(out)
+
+
+def bank_lines(est: Estimate) -> list[str]:
+    """What each number of weight banks the spec may choose adds to the IP (hardware.banks), against
+    the configurable cores themselves, and the count at which the banks cost as much."""
+    cores = est.configurable.area
+    lines = [f"weight banks (hardware.banks; ESTIMATE, added to the one-bank IP; this spec has "
+             f"{est.spec.hardware.banks}): configurable cores (trainable convs, blends, head) "
+             f"{cores:,.1f} slice eq."]
+    for n, r in est.bank_prices.items():
+        lines.append(f"  {n} bank(s): LUT {r.lut:>8,.0f}  FF {r.ff:>8,.0f}  area {r.area:>9,.1f}  "
+                     f"= {r.area / cores if cores else 0:5.2f} x the configurable cores")
+    equal = next((n for n, r in est.bank_prices.items() if cores and r.area >= cores), None)
+    prices = est.bank_prices
+    per_bank = (prices[max(prices)].area - prices[2].area) / (max(prices) - 2) if max(prices) > 2 else None
+    if per_bank:
+        lines.append(f"  each bank beyond two adds about {per_bank:,.1f} slice eq.")
+    if equal:
+        lines.append(f"  the banks cost as much as the configurable cores at {equal} banks")
+    elif per_bank and cores:
+        at = max(prices) + math.ceil((cores - prices[max(prices)].area) / per_bank)
+        lines.append(f"  up to {max(prices)} banks they cost less than the configurable cores; at that rate they "
+                     f"would equal them at about {at} banks")
+    return lines
 
 
 def board_fit(design: Design, spec) -> list[str]:
@@ -158,6 +184,8 @@ def to_json(est: Estimate) -> dict:
         "ratios": {name: {k: round(v, 3) for k, v in r.items()} for name, r in est.ratios().items()},
         "repeat": {"hardware": est.spec.hardware.repeat_hardware, "default": est.spec.repeat_default,
                    "by_repeat": by_repeat_rows(est)},
+        "banks": {"chosen": est.spec.hardware.banks, "configurable_cores": est.configurable.rounded(),
+                  "added": {str(n): r.rounded() for n, r in est.bank_prices.items()}},
     }
 
 

@@ -25,13 +25,17 @@ void sf_trace_buffer(const char *layer, double *buffer) {
 
 int sf_abi_version() { return ${abi_version}; }
 unsigned sf_bank_words() { return SEMIFREDDO_BANK_WORDS; }
+unsigned sf_banks() { return SEMIFREDDO_BANKS; }
+void sf_power_on() { semifreddo_power_on(); }
 unsigned sf_input_beats() { return SEMIFREDDO_INPUT_BEATS; }
 unsigned sf_output_beats() { return SEMIFREDDO_OUTPUT_BEATS; }
 
 // Returns 0, or -1 if input beats were left unread, -2 if the number of output beats is not
 // n_frames * SEMIFREDDO_OUTPUT_BEATS, -3 if TLAST is not on (only) the last output beat.
-int sf_start(const uint32_t *bank_words, uint32_t commit, uint32_t repeat, uint32_t n_frames,
+// load_bank is the IP's register of that name (an IP of one bank has none and ignores it).
+int sf_start(const uint32_t *bank_words, uint32_t commit, uint32_t load_bank, uint32_t repeat, uint32_t n_frames,
              const uint32_t *in_words, uint32_t n_in, int32_t *out_codes, uint32_t n_out, uint32_t *status) {
+    (void)load_bank;
     static ap_uint<32> bank[SEMIFREDDO_BANK_WORDS];
     for (unsigned i = 0; i < SEMIFREDDO_BANK_WORDS; i++) bank[i] = bank_words[i];
     hls::stream<axis_word_t> in_stream("in_stream"), out_stream("out_stream");

@@ -5,21 +5,31 @@
 #include "parameters.h"
 
 // ---- active registers: the configurable parameters the network computes with ----------------
-// Written only by commit_bank(), which runs between frames, so a weight-set switch can never
-// tear a frame in flight.
-${active_registers}static ap_uint<32> active_seq_reg = 0;
+// SEMIFREDDO_BANKS weight banks of them. Written only by commit_bank(), which runs at the start of
+// a start, before any frame, so a load can never tear a frame in flight.
+${active_registers}static ap_uint<32> bank_seq_reg[SEMIFREDDO_BANKS];   // each bank's weight-set sequence number (0: none)
 
-static void commit_bank(const ap_uint<32> bank[SEMIFREDDO_BANK_WORDS]) {
+static void commit_bank(const ap_uint<32> bank[SEMIFREDDO_BANK_WORDS], unsigned target) {
 ${unpack}}
+
+#ifndef __SYNTHESIS__
+void semifreddo_power_on() {
+    static const ap_uint<32> zeros[SEMIFREDDO_BANK_WORDS] = {};   // every code 0: the registers' power-on value
+    for (unsigned k = 0; k < SEMIFREDDO_BANKS; k++) {
+        commit_bank(zeros, k);
+        bank_seq_reg[k] = 0;
+    }
+}
+#endif
 
 // ---- AXI-Stream adapters ----------------------------------------------------------------------
 static void read_pixels(hls::stream<axis_word_t> &in_stream, hls::stream<${input_t}> &pixels,
-                        unsigned n_frames) {
-ReadPixels:
+                        unsigned n_frames${read_params}) {
+${read_locals}ReadPixels:
     for (unsigned p = 0; p < n_frames * SEMIFREDDO_INPUT_BEATS; p++) {
         #pragma HLS PIPELINE
         axis_word_t word = in_stream.read();
-        ${input_t} pixel;
+${read_bank}        ${input_t} pixel;
         PRAGMA_DATA_PACK(pixel)
     ReadChannels:
         for (unsigned c = 0; c < ${input_channels}; c++) {
@@ -28,7 +38,7 @@ ReadPixels:
         }
         pixels.write(pixel);
     }
-}
+${read_end}}
 
 static void write_values(hls::stream<${output_t}> &values, hls::stream<axis_word_t> &out_stream,
                          unsigned n_frames) {
@@ -57,7 +67,7 @@ static void run_frames(hls::stream<axis_word_t> &in_stream, hls::stream<axis_wor
                        ap_uint<32> repeat${register_params}) {
     #pragma HLS DATAFLOW
 ${streams}
-    read_pixels(in_stream, ${input}, n_frames);
+    read_pixels(in_stream, ${input}, n_frames${read_args});
 ${layer_calls}    write_values(${output}, out_stream, n_frames);
 }
 
@@ -66,19 +76,28 @@ ${signature} {
     #pragma HLS INTERFACE axis port=out_stream
 ${interface_pragmas}    #pragma HLS INTERFACE s_axilite port=return bundle=ctrl
 ${partitions}
-    // A new sequence number in `commit` moves the shadow bank into the active registers, here,
-    // before any frame of this start is processed.
-    if (commit != active_seq_reg) {
-        commit_bank(bank);
-        active_seq_reg = commit;
+    // A new sequence number in `commit` (0 never commits) moves the shadow bank into the weight
+    // bank `load_bank` names, here, before any frame of this start is processed.
+    const bool load_ok = ${load_ok};
+    const unsigned target = load_ok ? unsigned(${load_bank}) : 0u;
+    if (commit != 0 && load_ok && commit != bank_seq_reg[target]) {
+        commit_bank(bank, target);
+        bank_seq_reg[target] = commit;
     }
-    active_seq = active_seq_reg;
-    core_id = SEMIFREDDO_CORE_ID32;
+    active_seq = bank_seq_reg[target];
+    ap_uint<SEMIFREDDO_BANKS> ready = 0;
+BanksReady:
+    for (unsigned k = 0; k < SEMIFREDDO_BANKS; k++) {
+        #pragma HLS UNROLL
+        ready[k] = bank_seq_reg[k] != 0;
+    }
+${report_ready}    core_id = SEMIFREDDO_CORE_ID32;
     regmap_id = SEMIFREDDO_REGMAP_ID32;
     // The repeated blocks run between min and max times whatever the register holds.
     const ap_uint<32> runs = repeat < ${repeat_min} ? ap_uint<32>(${repeat_min})
                              : repeat > ${repeat_max} ? ap_uint<32>(${repeat_max}) : repeat;
+    ap_uint<32> flagged = 0;
     if (n_frames > 0) {
         run_frames(in_stream, out_stream, n_frames, runs${register_args});
     }
-}
+${report_flagged}}

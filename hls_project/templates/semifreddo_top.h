@@ -9,11 +9,18 @@
 #include "nnet_utils/semifreddo_axis.h"
 
 #define SEMIFREDDO_BANK_WORDS ${bank_words}
+#define SEMIFREDDO_BANKS ${banks}     // weight sets resident at once (hardware.banks); each frame names one
+typedef ap_uint<${bank_index_bits}> semifreddo_bank_t;    // a bank number
 #define SEMIFREDDO_INPUT_BEATS ${input_beats}     // AXI-Stream beats per input frame (one per pixel)
 #define SEMIFREDDO_OUTPUT_BEATS ${output_beats}    // AXI-Stream beats per output frame (one per value)
 #define SEMIFREDDO_CORE_ID32 0x${core_id32}u
 #define SEMIFREDDO_REGMAP_ID32 0x${regmap_id32}u
 
 ${signature};
+
+#ifndef __SYNTHESIS__
+// C simulation only: every weight bank back to its power-on state (the emulated board's power cycle).
+void semifreddo_power_on();
+#endif
 
 #endif
