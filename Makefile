@@ -207,6 +207,7 @@ bench-frames: $(OUT)/hls/hls_manifest.json
 	$(SF) package $(SPEC_FILE) --board emulated --build $(BUILD)
 	$(BIN)/python -m semifreddo.hls_project.bench_frames --spec $(SPEC_FILE) --build $(BUILD) --bundle $(EMULATED) \
 	  --out bench/results/frames-$(SPEC_NAME).json
+
 # The alternating-tasks figure needs an IP with weight banks: SPEC's core and weight sets converted
 # again with `--banks 2` in BANKS_BUILD (weight sets load into an IP of any bank count).
 BANKS_BUILD  ?= $(BUILD)/bench-banks

@@ -52,8 +52,9 @@ OPT_FLAGS = "-O1 -fPIC -fno-gnu-unique -fno-exceptions " + NO_ACCESS_WARNINGS
 _lock = threading.Lock()
 _sequences: dict[str, int] = {}       # library path -> last commit sequence number used in this process
 _copies: dict[str, list] = {}         # library path -> SimulatedIPs of private copies of it (run()'s workers)
-# Below this many frames per core, run() keeps to one core (a start costs little, a copy's first load more).
-MIN_FRAMES_PER_WORKER = 16
+# Below this many pixels per core (16 digits of 8x8), run() keeps to one core (a start costs little,
+# a copy's first load more); whole camera frames go one or more to a core.
+MIN_PIXELS_PER_WORKER = 16 * 64
 
 
 def library_key(hls_dir: Path) -> str:
@@ -200,7 +201,8 @@ class CSim:
         if not lo <= repeat <= hi:
             raise SemifreddoError(f"repeat {repeat} is outside this IP's range {lo}..{hi}")
         codes = input_codes(images, self.io, scale)
-        n = max(1, min(workers or os.cpu_count() or 1, len(codes) // MIN_FRAMES_PER_WORKER))
+        pixels = int(np.prod(codes.shape[1:3]))
+        n = max(1, min(workers or os.cpu_count() or 1, len(codes), len(codes) * pixels // MIN_PIXELS_PER_WORKER))
         parts = np.array_split(codes, n) if n > 1 else [codes]
         ips = [self._ip, *self._library_copies(n - 1)]
         if n == 1:
