@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     print(f"{spec.name}/{task}: {len(frames)} frame(s) of {h}x{w} on this machine")
     print(f"  QKeras model     {qkeras_s:8.2f} s  {figures['qkeras_pixels_per_s']:>12,} pixels/s")
     print(f"  emulated board   {board_s:8.2f} s  {figures['emulated_board_pixels_per_s']:>12,} pixels/s"
-          f"  ({figures['emulated_board_vs_qkeras']:.3f}x QKeras's speed; 1/{qkeras_s and board_s / qkeras_s:.0f})")
+          f"  ({figures['emulated_board_vs_qkeras']:.3f}x QKeras's speed, 1/{board_s / qkeras_s:.0f})")
     print(f"  {differ} of {expected.size:,} outputs differ -- {'bit-identical' if differ == 0 else 'MISMATCH'}")
     if board_s > 20 * qkeras_s:
         print("  finding: the emulated board is slower than 1/20 of QKeras on whole frames")
