@@ -116,6 +116,10 @@ def emulated_hardware(plan: HardwarePlan, ip_vlnv: str) -> dict:
             registers[f"{name}_ctrl"] = (offset + 4, "read-only", f"Control signal of {name}")
         else:
             registers[name] = (offset, "read-write", f"Data signal of {name}")
+    if "frame_buffer" in regmap.control:        # a 64-bit AXI master address: two words, as Vitis HLS names them
+        offset = regmap.control["frame_buffer"]
+        registers["frame_buffer_1"] = (offset, "read-write", "Data signal of frame_buffer (low word)")
+        registers["frame_buffer_2"] = (offset + 4, "read-write", "Data signal of frame_buffer (high word)")
     addr_range = max(0x10000, 1 << (bank_offset + 4 * bank_words - 1).bit_length())
 
     def ip(vlnv, address, size, regs, parameters):

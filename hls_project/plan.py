@@ -17,8 +17,9 @@ unrolled copies, its entry and exit streams, its frame buffer), the register map
 formats.
 
 How the multipliers are placed (:func:`assign_multipliers`) lives here too: it is a hardware
-decision, not part of what the network is. (Whether the reused group's frame buffer fits the
-board's block RAM is checked when the spec is loaded, so a spec that cannot be built never gets far.)
+decision, not part of what the network is. So is where the reused group keeps its frame
+(:func:`frame_buffer_place`). (Whether it can be built there at all is checked when the spec is
+loaded, so a spec that cannot be built never gets far.)
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from semifreddo.deploy.contract.fileio import atomic_write_text
 from semifreddo.deploy.contract.interface import PLAN_FORMAT, read_artifact, stamp
 from semifreddo.deploy.contract.regmap import RegisterMap, register_map_from_json
 from semifreddo.models.layout import register_map
-from semifreddo.models.network import Layer, Network, check_on_chip_memory, describe
+from semifreddo.deploy.contract.interface import FRAME_BUFFER_OFFSET
+from semifreddo.models.network import Layer, Network, check_frame_buffer, describe, frame_buffer_problems, \
+    on_chip_capacity_bits
 from semifreddo.models.spec import HardwareTarget, Spec
 
 PLAN_FILE = "plan.json"
@@ -82,6 +85,31 @@ def assign_multipliers(layers, target: HardwareTarget, twin: bool = False) -> tu
                  for i, layer in enumerate(layers))
 
 
+# repeat.buffer: auto keeps the frame buffer on chip while it takes at most this share of the board's
+# block RAM (the rest is left to the network's line buffers and FIFOs), and puts it in DDR otherwise.
+ON_CHIP_FRAME_BUFFER_SHARE = 0.25
+
+
+def frame_buffer_place(network: Network) -> str:
+    """Where the reused group keeps the frame between passes: "chip" (block RAM, two halves, copied
+    between passes) or "ddr" (the board's DDR behind an AXI master, two halves used by pass parity)."""
+    wanted = network.spec.hardware.frame_buffer
+    if wanted != "auto":
+        return wanted
+    problems = frame_buffer_problems(network)
+    small = network.frame_buffer_bits <= ON_CHIP_FRAME_BUFFER_SHARE * on_chip_capacity_bits(network.spec)
+    return "chip" if "chip" not in problems and (small or "ddr" in problems) else "ddr"
+
+
+def group_fifo_depth(network: Network) -> int:
+    """Depth (pixels) of the streams between a reused group and its source and sink: enough for the
+    skew between the group's streams, which is at most a kernel's window of lines per block, plus a
+    burst; never more than a frame. (Unverified in Vitis HLS co-simulation, which is not on this machine.)"""
+    h, w, _ = network.spec.input_shape
+    skew = sum(network.spec.kernels[b - 1] for b in network.repeat_blocks) * w
+    return min(h * w, skew + 64)
+
+
 @functools.lru_cache(maxsize=64)
 def hardware_layout(spec: Spec) -> Network:
     """The network as the hardware lays it out. ``repeat.hardware: reuse`` (with more than one run):
@@ -90,7 +118,8 @@ def hardware_layout(spec: Spec) -> Network:
     by a gate when the repeat count is smaller."""
     reuse = spec.hardware.repeat_hardware == "reuse" and spec.repeat_max > 1
     network = describe(spec, 1 if reuse else None)
-    return dataclasses.replace(network, reuse=reuse, layers=assign_multipliers(network.layers, spec.hardware))
+    network = dataclasses.replace(network, reuse=reuse, layers=assign_multipliers(network.layers, spec.hardware))
+    return dataclasses.replace(network, frame_buffer=frame_buffer_place(network)) if reuse else network
 
 
 def twin_layout(spec: Spec) -> Network:
@@ -129,6 +158,8 @@ class HardwarePlan:
     group_inputs: tuple[str, ...]        # the streams entering the reused group
     group_outputs: tuple[str, ...]       # and leaving it
     frame_buffer_bits: int
+    frame_buffer: str                    # with reuse: "chip" or "ddr" (frame_buffer_place); "" without
+    group_fifo_depth: int                # with reuse: depth of the streams around the group (group_fifo_depth)
     regmap: RegisterMap                  # the register map (configurable words, control offsets, stream formats)
 
     def find(self, name: str) -> LayerPlan | None:
@@ -149,7 +180,7 @@ class HardwarePlan:
         if [layer.name for layer in network.layers] != list(planned):
             raise SemifreddoError(f"the hardware plan of {self.spec} was made for another network than spec "
                                   f"{spec.name} describes; re-run `semifreddo convert {spec.name}`")
-        return dataclasses.replace(network, reuse=self.reuse, layers=tuple(
+        return dataclasses.replace(network, reuse=self.reuse, frame_buffer=self.frame_buffer or None, layers=tuple(
             dataclasses.replace(layer, multiplier=planned[layer.name].multiplier,
                                 implementation=planned[layer.name].implementation) for layer in network.layers))
 
@@ -157,7 +188,8 @@ class HardwarePlan:
         return {**stamp(PLAN_FORMAT), "spec": self.spec, "core_id": self.core_id,
                 "target": dataclasses.asdict(self.target),
                 "repeat": {"reuse": self.reuse, "group_inputs": list(self.group_inputs),
-                           "group_outputs": list(self.group_outputs), "frame_buffer_bits": self.frame_buffer_bits},
+                           "group_outputs": list(self.group_outputs), "frame_buffer_bits": self.frame_buffer_bits,
+                           "frame_buffer": self.frame_buffer, "group_fifo_depth": self.group_fifo_depth},
                 "layers": [{k: v for k, v in dataclasses.asdict(layer).items() if v not in (None, False, ())}
                            | {"fields": dict(layer.fields)} for layer in self.layers],
                 "regmap": self.regmap.to_json()}
@@ -172,6 +204,7 @@ class HardwarePlan:
                              for layer in obj["layers"]),
                 reuse=bool(repeat["reuse"]), group_inputs=tuple(repeat["group_inputs"]),
                 group_outputs=tuple(repeat["group_outputs"]), frame_buffer_bits=int(repeat["frame_buffer_bits"]),
+                frame_buffer=str(repeat["frame_buffer"]), group_fifo_depth=int(repeat["group_fifo_depth"]),
                 regmap=register_map_from_json(obj["regmap"], f"{source} (register map)"))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SemifreddoError(f"{source}: malformed hardware plan ({exc.__class__.__name__}: {exc}); "
@@ -192,7 +225,7 @@ def make_plan(spec: Spec, core_id: str) -> HardwarePlan:
     """Every hardware decision for ``spec``'s IP, from its network description and hardware target."""
     network = hardware_layout(spec)
     if network.reuse:
-        check_on_chip_memory(network)
+        check_frame_buffer(network)
     layers = []
     for layer in network.layers:
         params = network.params_of(layer.original)
@@ -201,9 +234,23 @@ def make_plan(spec: Spec, core_id: str) -> HardwarePlan:
             fields=tuple((p.weight, p.name) for p in params if not p.frozen and p.weight != "swap"),
             copy_of=layer.copy_of, shuffle_register=shuffle_register(layer.block) if layer.shuffle else None,
             reads_repeat=layer.kind == "gate"))
+    regmap = register_map(spec)
+    if network.frame_buffer == "ddr":
+        # The frame buffer's DDR address: a 64-bit AXI-Lite register the driver writes (not part of the
+        # register map's id: weight sets do not depend on it), and the bytes the driver allocates.
+        regmap = dataclasses.replace(regmap, control={**regmap.control, "frame_buffer": FRAME_BUFFER_OFFSET},
+                                     io={**regmap.io, "frame_buffer": ddr_frame_buffer(network)})
     return HardwarePlan(spec.name, core_id, spec.hardware, tuple(layers), network.reuse,
                         network.group_inputs if network.reuse else (), network.group_outputs if network.reuse else (),
-                        network.frame_buffer_bits if network.reuse else 0, register_map(spec))
+                        network.frame_buffer_bits if network.reuse else 0, network.frame_buffer or "",
+                        group_fifo_depth(network) if network.reuse else 0, regmap)
+
+
+def ddr_frame_buffer(network: Network) -> dict:
+    """A DDR frame buffer as the driver sees it: two halves of one frame, one word a pixel."""
+    h, w, _ = network.spec.input_shape
+    return {"word_bits": network.frame_word_bits, "words": 2 * h * w,
+            "bytes": 2 * h * w * network.frame_word_bits // 8}
 
 
 def read_plan(hls_dir: str | Path, spec: str = "SPEC") -> HardwarePlan:

@@ -47,14 +47,42 @@ from .repeat_stage import STAGE, LayerCall, group_members, repeat_stage
 # outputs by reference (Vitis HLS makes each an s_axilite register at the offset its pragma gives).
 
 
-def top_signature(banks: int) -> str:
-    """The IP's top function: its streams, the shadow bank and the contract's scalar AXI-Lite
-    arguments for ``banks`` weight banks (inputs by value, outputs by reference; Vitis HLS makes each
-    an s_axilite register at the offset its pragma gives)."""
+def top_signature(banks: int, ddr_frame_buffer: bool = False) -> str:
+    """The IP's top function: its streams, the shadow bank, the DDR frame buffer of a reused group
+    that keeps its frame there, and the contract's scalar AXI-Lite arguments for ``banks`` weight
+    banks (inputs by value, outputs by reference; Vitis HLS makes each an s_axilite register at the
+    offset its pragma gives)."""
     scalars = ", ".join([f"ap_uint<32> {name}" for name in ports("in", banks)]
                         + [f"ap_uint<32> &{name}" for name in ports("out", banks)])
+    frame = "semifreddo_frame_word_t *frame_buffer, " if ddr_frame_buffer else ""
     return (f"void {TOP}(hls::stream<axis_word_t> &in_stream, hls::stream<axis_word_t> &out_stream,\n"
-            f"           const ap_uint<32> bank[SEMIFREDDO_BANK_WORDS], {scalars})")
+            f"           const ap_uint<32> bank[SEMIFREDDO_BANK_WORDS], {frame}{scalars})")
+
+
+# Vitis HLS's AXI master: bursts of up to 64 beats, 16 outstanding each way (UG1399 m_axi options).
+FRAME_BUFFER_BURST = 64
+
+
+def frame_buffer_pragmas(plan) -> str:
+    """The top's pragmas for a DDR frame buffer: an AXI master whose address register sits in the
+    control bundle at the contract's offset."""
+    if plan.frame_buffer != "ddr":
+        return ""
+    words = plan.regmap.io["frame_buffer"]["words"]
+    return (f"    #pragma HLS INTERFACE m_axi port=frame_buffer bundle=frame offset=slave depth={words} "
+            f"max_read_burst_length={FRAME_BUFFER_BURST} max_write_burst_length={FRAME_BUFFER_BURST}\n"
+            f"    #pragma HLS INTERFACE s_axilite port=frame_buffer bundle=ctrl offset=0x{plan.regmap.control['frame_buffer']:x}\n")
+
+
+def frame_buffer_defines(plan) -> str:
+    """top.h's description of the DDR frame buffer (0 words: the IP has none)."""
+    if plan.frame_buffer != "ddr":
+        return "#define SEMIFREDDO_FRAME_WORDS 0      // no frame buffer in DDR\n"
+    buffer = plan.regmap.io["frame_buffer"]
+    return (f"#define SEMIFREDDO_FRAME_WORDS {buffer['words']}    // the reused group's frame buffer in DDR: two "
+            f"halves of a frame, a word a pixel\n"
+            f"#define SEMIFREDDO_FRAME_WORD_BITS {buffer['word_bits']}\n"
+            f"typedef ap_uint<SEMIFREDDO_FRAME_WORD_BITS> semifreddo_frame_word_t;\n")
 
 PARAMETERS_TEMPLATE = "../templates/vivado/firmware/parameters.h"     # hls4ml's, relative to its writer
 
@@ -264,7 +292,8 @@ class RegisterBankWriter:
             members = group_members(layer_calls, [v.name for v in entries], [v.name for v in exits])
             group_code, group_call = repeat_stage(
                 layer_calls, members, entries, exits, selection,
-                lambda var: self._make_array_pragma(var) if var.pragma else "", tuple(rmap.repeat_range))
+                lambda var: self._make_array_pragma(var) if var.pragma else "", tuple(rmap.repeat_range),
+                plan.frame_buffer, plan.group_fifo_depth)
             inner = {v.name for c in layer_calls if c.name in members for v in c.variables} - {
                 v.name for v in entries + exits}
         streams = []
@@ -297,8 +326,10 @@ class RegisterBankWriter:
                 calls.append(f"    {c.call('n_frames')}\n")
         partitions = "".join(selection.partition(r["name"]) for r in registers)
         statics = "".join(f"static {selection.declare(r['name'])};\n" for r in registers)
-        register_params = "".join(f", {selection.declare(r['name'])}" for r in registers)
-        register_args = "".join(f", {selection.arg(r['name'])}" for r in registers)
+        ddr = plan.frame_buffer == "ddr"
+        register_params = (", semifreddo_frame_word_t *frame_buffer" if ddr else "") + "".join(
+            f", {selection.declare(r['name'])}" for r in registers)
+        register_args = (", frame_buffer" if ddr else "") + "".join(f", {selection.arg(r['name'])}" for r in registers)
         banked = {"load_ok": "true", "load_bank": "0", "report_ready": "", "report_flagged": ""}
         if selection.banked:
             register_params += ", ap_uint<SEMIFREDDO_BANKS> ready, ap_uint<32> &flagged"
@@ -310,12 +341,12 @@ class RegisterBankWriter:
                               for var in (model_in, model_out)) + "".join(streams)
         top_streams += selection.streams(selecting, depth=len(layer_calls) + 2)
         out_dir.joinpath("firmware").mkdir(parents=True, exist_ok=True)
-        signature = top_signature(rmap.banks)
+        signature = top_signature(rmap.banks, ddr)
         ids = dict(spec=plan.spec, core_id=plan.core_id, regmap_id=rmap.id, signature=signature, top=TOP)
         (out_dir / "firmware" / f"{TOP}.h").write_text(fill(
             "semifreddo_top.h", **ids, bank_words=rmap.n_words, input_beats=io["input_beats"],
             output_beats=io["output_beats"], core_id32=plan.core_id[-8:], regmap_id32=rmap.id[-8:],
-            banks=rmap.banks, bank_index_bits=max(1, rmap.bank_bits)))
+            banks=rmap.banks, bank_index_bits=max(1, rmap.bank_bits), frame_buffer=frame_buffer_defines(plan)))
         (out_dir / "firmware" / f"{TOP}.cpp").write_text(fill(
             "semifreddo_top.cpp", **ids, active_registers=statics,
             unpack="".join(self._unpack_code(r, selection) for r in registers),
@@ -324,7 +355,7 @@ class RegisterBankWriter:
             repeat_stage=group_code, register_params=register_params,
             register_args=register_args, streams=top_streams,
             input=model_in.name, output=model_out.name, layer_calls="".join(calls),
-            interface_pragmas=interface_pragmas, partitions=partitions,
+            interface_pragmas=interface_pragmas + frame_buffer_pragmas(plan), partitions=partitions,
             repeat_min=rmap.repeat_range[0], repeat_max=rmap.repeat_range[1], **banked,
             **selection.read_pixels(selecting, bank_shift(rmap.banks), max(1, rmap.bank_bits))))
 
@@ -347,19 +378,25 @@ class RegisterBankWriter:
     # ---- C simulation bridge and test bench ------------------------------------------------
 
     def write_bridge(self, model):
-        banks = model_plan(model).regmap.banks
+        plan = model_plan(model)
+        banks = plan.regmap.banks
         outputs = ports("out", banks)
         status = "".join(f"    status[{i}] = {name}.to_uint();\n" for i, name in enumerate(outputs))
+        frame = "frame_words.data(), " if plan.frame_buffer == "ddr" else ""
         Path(model.config.get_output_dir(), "semifreddo_bridge.cpp").write_text(fill(
             "semifreddo_bridge.cpp", top=TOP, abi_version=C_ABI_VERSION, status_registers=", ".join(outputs),
-            top_args=", ".join(ports("in", banks) + outputs), copy_status=status))
+            top_args=frame + ", ".join(ports("in", banks) + outputs), copy_status=status))
 
     def write_test_bench(self, model):
-        banks = model_plan(model).regmap.banks
+        plan = model_plan(model)
+        banks = plan.regmap.banks
         tb = Path(model.config.get_output_dir(), "tb")
         tb.mkdir(exist_ok=True)
+        ddr = plan.frame_buffer == "ddr"
         (tb / "semifreddo_tb.cpp").write_text(fill("semifreddo_tb.cpp", top=TOP, status_registers=", ".join(
-            ports("out", banks)), load_bank_zero=", 0" if banks > 1 else ""))
+            ports("out", banks)), load_bank_zero=", 0" if banks > 1 else "",
+            frame_buffer_decl="    static semifreddo_frame_word_t frame_buffer[SEMIFREDDO_FRAME_WORDS];   // the DDR\n"
+            if ddr else "", frame_buffer_arg="frame_buffer, " if ddr else ""))
 
     def write_manifest(self, model):
         """The hardware plan, its register map (the board-side contract) and the project manifest."""

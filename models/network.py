@@ -144,16 +144,28 @@ class Network:
     group_inputs: tuple[str, ...]      # the streams entering the repeated group (frozen, A, B)
     group_outputs: tuple[str, ...]     # and leaving it after its first run, in the same order
     reuse: bool = False                # hardware: the group exists once and frames loop through it
+    frame_buffer: str | None = None    # hardware, with reuse: where its frame buffer is ("chip" or "ddr")
 
     def in_group(self, layer: Layer) -> bool:
         """Whether the layer is part of (a run of) the repeated group."""
         return layer.block in self.repeat_blocks and layer.kind != "gate"
 
     @property
+    def group_pixel_bits(self) -> int:
+        """Bits of one pixel of every stream the reused group passes from one pass to the next."""
+        return sum(self.layer(name).c_out * self.layer(name).result.bits for name in self.group_outputs)
+
+    @property
     def frame_buffer_bits(self) -> int:
-        """On-chip memory the reused group needs: two frames of every stream it passes around."""
+        """Memory the reused group needs: two frames (one read, one written) of every stream it passes around."""
         h, w, _ = self.spec.input_shape
-        return 2 * h * w * sum(self.layer(name).c_out * self.layer(name).result.bits for name in self.group_outputs)
+        return 2 * h * w * self.group_pixel_bits
+
+    @property
+    def frame_word_bits(self) -> int:
+        """A DDR frame buffer's word: one pixel of every group stream, packed, padded to a power of two
+        of at least 32 bits (an AXI master's data width)."""
+        return max(32, 1 << (self.group_pixel_bits - 1).bit_length())
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Layer]:
@@ -397,21 +409,48 @@ def describe(spec: Spec, runs: int | None = None) -> Network:
                    tuple(entering.values()), tuple(leaving.values()))
 
 
-def check_on_chip_memory(network: Network) -> None:
-    """The reused group's frame buffer must fit the board's block RAM."""
+MAX_AXI_MASTER_BITS = 1024    # the widest AXI master data bus Vitis HLS builds (UG1399, m_axi interfaces)
+
+
+def on_chip_capacity_bits(spec) -> int:
+    """Block RAM of the spec's board, in bits."""
+    return BOARDS[spec.hardware.board].capacity["bram18"] * BRAM18_BITS
+
+
+def frame_buffer_problems(network: Network) -> dict[str, str]:
+    """Why the reused group's frame buffer cannot be built on chip ("chip") or in DDR ("ddr"), if it
+    cannot: on chip it must fit the board's block RAM; in DDR a pixel of every group stream must fit
+    one AXI master word."""
     spec = network.spec
-    board = BOARDS[spec.hardware.board]
-    capacity = board.capacity["bram18"] * BRAM18_BITS
+    problems = {}
+    capacity = on_chip_capacity_bits(spec)
     if network.frame_buffer_bits > capacity:
-        raise SpecError("repeat.hardware", f"reusing blocks {list(spec.repeated_blocks)} needs a frame buffer of "
-                        f"{network.frame_buffer_bits / 1024:,.0f} kbit, more than the {capacity / 1024:,.0f} kbit of "
-                        f"block RAM on {board.name}; use `repeat.hardware: unrolled` (or a smaller frame)",
-                        spec.path)
+        problems["chip"] = (f"needs a frame buffer of {network.frame_buffer_bits / 1024:,.0f} kbit, more than the "
+                            f"{capacity / 1024:,.0f} kbit of block RAM on {spec.hardware.board}")
+    if network.group_pixel_bits > MAX_AXI_MASTER_BITS:
+        problems["ddr"] = (f"passes {network.group_pixel_bits} bits a pixel between passes, more than one "
+                           f"{MAX_AXI_MASTER_BITS}-bit AXI master word of a DDR frame buffer")
+    return problems
+
+
+def check_frame_buffer(network: Network) -> None:
+    """The reused group's frame buffer must be buildable where the spec asks (``repeat.buffer``)."""
+    spec = network.spec
+    wanted = spec.hardware.frame_buffer
+    problems = frame_buffer_problems(network)
+    places = ("chip", "ddr") if wanted == "auto" else (wanted,)
+    if all(place in problems for place in places):
+        where = {"chip": "on chip", "ddr": "in DDR"}
+        why = "; ".join(f"{where[place]} it {problems[place]}" for place in places)
+        other = "" if wanted == "auto" else f"`repeat.buffer: {'ddr' if wanted == 'chip' else 'chip'}`, "
+        raise SpecError("repeat.buffer" if wanted != "auto" else "repeat.hardware",
+                        f"reusing blocks {list(spec.repeated_blocks)}: {why}; use {other}"
+                        "`repeat.hardware: unrolled`, a smaller frame or narrower cores", spec.path)
 
 
 def validate(spec: Spec) -> None:
     """Checks of a spec that need its network (spec validation calls this last): exact float32 sums,
-    and a reused repeat group's frame buffer within the target board's block RAM."""
+    and a reused repeat group's frame buffer buildable where ``repeat.buffer`` puts it."""
     describe(spec).check_exact()
     if spec.hardware.repeat_hardware == "reuse" and spec.repeat_max > 1:
-        check_on_chip_memory(describe(spec, 1))
+        check_frame_buffer(describe(spec, 1))

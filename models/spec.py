@@ -28,6 +28,9 @@ from .fixedpoint import Fixed
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
 REPEAT_HARDWARE = ("reuse", "unrolled")
+# Where the reused group's frame buffer lives: "chip" (block RAM), "ddr" (the board's DDR, behind an
+# AXI master) or "auto" (the hardware plan chooses: on chip while it is small, see plan.py).
+FRAME_BUFFERS = ("auto", "chip", "ddr")
 FROZEN_IMPLEMENTATIONS = ("adder_graph", "multipliers")
 MULTIPLIER_POLICIES = ("auto", "dsp", "lut")
 FPGA_BOARDS = tuple(name for name, board in BOARDS.items() if not board.emulated)
@@ -111,6 +114,7 @@ class HardwareTarget:
     frozen_implementation: str = "adder_graph"   # "adder_graph" (one shared adder graph per layer, da4ml) or "multipliers"
     repeat_hardware: str = "reuse"      # "reuse" (one copy, frames loop through it) or "unrolled" (one copy per run)
     banks: int = 1                      # weight sets resident in the IP at once; each frame names its bank
+    frame_buffer: str = "auto"          # repeat.buffer: where a reused group keeps its frame ("auto", "chip", "ddr")
 
 
 HARDWARE_FIELDS = tuple(f.name for f in dataclasses.fields(HardwareTarget))
@@ -282,7 +286,9 @@ class Spec:
             f"core shuffle {'on blocks ' + str(list(self.shuffle_blocks)) if self.shuffle_blocks else 'off'}",
             f"activations    {self.activations.describe()} (quantized ReLU)",
             f"repeat         {self._repeat_group()} {self.repeat_min}..{self.repeat_max} times (default "
-            f"{self.repeat_default}), hardware: {self.hardware.repeat_hardware}",
+            f"{self.repeat_default}), hardware: {self.hardware.repeat_hardware}"
+            + (f", frame buffer {self.hardware.frame_buffer}" if self.hardware.repeat_hardware == "reuse"
+               and self.repeat_max > 1 else ""),
             f"hardware       board {self.hardware.board}, configurable multipliers {self.hardware.multipliers}, "
             f"{self.hardware.banks} weight bank(s)",
             f"head           {self.head_type}, {self.head_outputs} output(s), output {self.head_output.describe()}",
@@ -549,6 +555,7 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
     repeat_default = rp.int("default", 1, 8, default=repeat_min)
     repeat_blocks = rp.int("blocks", 1, 15, default=1)
     repeat_hardware = rp.str("hardware", REPEAT_HARDWARE, default="reuse")
+    frame_buffer = rp.str("buffer", FRAME_BUFFERS, default="auto")
     rp.done()
 
     hw = r.sub("hardware", default={})
@@ -611,7 +618,7 @@ def parse_spec(data: Any, source: str | None = None) -> Spec:
         trainable_width=trainable_width, trainable_weights=trainable_weights, trainable_bias=trainable_bias,
         alpha_bits=alpha_bits, core_shuffle=core_shuffle, activations=activations,
         repeat_min=repeat_min, repeat_max=repeat_max, repeat_default=repeat_default, repeat_blocks=repeat_blocks,
-        hardware=HardwareTarget(board, multipliers, frozen_implementation, repeat_hardware, banks),
+        hardware=HardwareTarget(board, multipliers, frozen_implementation, repeat_hardware, banks, frame_buffer),
         head_type=head_type, head_outputs=head_outputs, head_weights=head_weights, head_bias=head_bias,
         head_output=head_output, path=source,
         data=DataAndTraining(seed=seed, dataset=dataset, source=source_task, targets=tuple(targets),

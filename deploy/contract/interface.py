@@ -52,6 +52,11 @@ CONTROL_REGISTERS = tuple(ControlRegister(*row) for row in (
 # The shadow bank is an s_axilite array. Vitis HLS aligns an array to a power of two at least as
 # large as the array, and never below the scalar registers; 0x1000 leaves room for both.
 MIN_BANK_OFFSET = 0x1000
+# An IP whose reused repeat group keeps its frame in DDR (the hardware plan's ``frame_buffer: ddr``)
+# has one more input: the buffer's 64-bit DDR address, an AXI master's ``offset=slave`` register that
+# Vitis HLS splits into frame_buffer_1 (low word, here) and frame_buffer_2 (high word, 4 bytes on).
+# The host allocates the buffer (io["frame_buffer"]["bytes"]) and writes its address before a start.
+FRAME_BUFFER_OFFSET = 0x80
 
 AP_START, AP_DONE, AP_IDLE, AP_READY = 0x1, 0x2, 0x4, 0x8
 
@@ -90,7 +95,7 @@ def ports(direction: str, banks: int = 1) -> tuple[str, ...]:
 IP_TOP = "semifreddo_top"          # the HLS top function, and the IP's name
 IP_VENDOR, IP_LIBRARY, IP_VERSION = "semifreddo", "hls", "1.0"
 IP_VLNV = f"{IP_VENDOR}:{IP_LIBRARY}:{IP_TOP}:{IP_VERSION}"
-C_ABI_VERSION = 2                  # sf_abi_version() of the C simulation library
+C_ABI_VERSION = 3                  # sf_abi_version() of the C simulation library
 IP_INSTANCE = "semifreddo_0"       # the IP and the DMA in every block design (Tcl and emulated)
 DMA_INSTANCE = "axi_dma_0"
 DMA_VLNV = "xilinx.com:ip:axi_dma:7.1"
@@ -130,7 +135,7 @@ FORMATS = {f.name: f for f in (
     Format(CORE_FORMAT, 1, "frozen-core artifact", "re-run `semifreddo train-core`"),
     Format(WEIGHTSET_FORMAT, 2, "weight set", "train it again with `semifreddo train-task`"),
     Format(REGMAP_FORMAT, 2, "register map", "regenerate it with `semifreddo convert`"),
-    Format(PLAN_FORMAT, 1, "hardware plan", "re-run `semifreddo convert`"),
+    Format(PLAN_FORMAT, 2, "hardware plan", "re-run `semifreddo convert`"),
     Format(HLS_FORMAT, 3, "HLS project manifest", "re-run `semifreddo convert`"),
     Format(SYNTH_FORMAT, 2, "synthesis record", "re-run `semifreddo synth`"),
     Format(BITSTREAM_FORMAT, 2, "bitstream record", "re-run `semifreddo bitstream`"),

@@ -4,10 +4,10 @@
 ABI (``semifreddo_bridge.cpp``, written by ``hls_project/writer.py``)::
 
     int sf_abi_version();  unsigned sf_bank_words(), sf_banks(), sf_input_beats(), sf_output_beats();
-    void sf_power_on();
+    uint64_t sf_frame_buffer_bytes();  void sf_power_on();
     int sf_start(const uint32_t *bank_words, uint32_t commit, uint32_t load_bank, uint32_t repeat,
                  uint32_t n_frames, const uint32_t *in_words, uint32_t n_in, int32_t *out_codes,
-                 uint32_t n_out, uint32_t *status);
+                 uint32_t n_out, uint8_t *frame_bytes, uint64_t frame_size, uint32_t *status);
 
 One ``sf_start`` is one start of the real HLS top function: if ``commit`` is not 0 and differs from
 the sequence number of weight bank ``load_bank``, the shadow bank is copied into that bank; then
@@ -33,7 +33,7 @@ from .interface import C_ABI_VERSION, ports
 from .errors import SemifreddoError
 
 START_ERRORS = {-1: "input beats were left unread", -2: "the number of output beats was wrong",
-                -3: "TLAST was not on the last output beat"}
+                -3: "TLAST was not on the last output beat", -4: "the frame buffer in DDR is too small"}
 
 _words = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
 _codes = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
@@ -52,7 +52,8 @@ class SimulatedIP:
             self._lib = ctypes.CDLL(str(path))
             self._lib.sf_start.restype = ctypes.c_int
             self._lib.sf_start.argtypes = [_words, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32,
-                                           _words, ctypes.c_uint32, _codes, ctypes.c_uint32, _words]
+                                           _words, ctypes.c_uint32, _codes, ctypes.c_uint32, ctypes.c_void_p,
+                                           ctypes.c_uint64, _words]
             version = self._lib.sf_abi_version()
         except (OSError, AttributeError) as exc:
             raise SemifreddoError(f"{path}: not a semifreddo C simulation library ({exc})") from None
@@ -63,6 +64,9 @@ class SimulatedIP:
         self.banks = int(self._lib.sf_banks())
         self.input_beats = int(self._lib.sf_input_beats())
         self.output_beats = int(self._lib.sf_output_beats())
+        self._lib.sf_frame_buffer_bytes.restype = ctypes.c_uint64
+        self.frame_buffer_bytes = int(self._lib.sf_frame_buffer_bytes())   # 0: no frame buffer in DDR
+        self._frame_scratch = None             # the host's own "DDR" for it when no buffer is given
         self.outputs = ports("out", self.banks)
         self.lock = threading.RLock()          # the library's statics allow one start at a time
         # What the library's weight banks hold now (it starts at power-on): sequence number, words.
@@ -81,8 +85,10 @@ class SimulatedIP:
             return cls._loaded[str(path)]
 
     def start(self, bank, commit: int, repeat: int, n_frames: int, in_beats,
-              load_bank: int = 0) -> tuple[np.ndarray, dict]:
-        """One start of the IP. Returns the output beats (int32 codes) and the status registers."""
+              load_bank: int = 0, frame_buffer: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+        """One start of the IP. Returns the output beats (int32 codes) and the status registers.
+        ``frame_buffer``: the bytes (uint8, contiguous) the IP's DDR frame buffer uses, if it has
+        one; by default a private scratch buffer (host C simulation)."""
         bank = np.ascontiguousarray(bank, dtype=np.uint32)
         if bank.shape != (self.bank_words,):
             raise SemifreddoError(f"bank has {bank.size} words, the IP {self.bank_words}")
@@ -93,8 +99,17 @@ class SimulatedIP:
         load_bank = int(load_bank) & 0xFFFFFFFF
         target = load_bank if load_bank < self.banks else 0
         with self.lock:
+            if frame_buffer is None and self.frame_buffer_bytes:
+                if self._frame_scratch is None:
+                    self._frame_scratch = np.zeros(self.frame_buffer_bytes, dtype=np.uint8)
+                frame_buffer = self._frame_scratch
+            if frame_buffer is not None and (frame_buffer.dtype != np.uint8 or not frame_buffer.flags.c_contiguous):
+                raise SemifreddoError("the frame buffer must be contiguous bytes (uint8)")
+            frame_pointer = frame_buffer.ctypes.data if frame_buffer is not None else None
+            frame_size = frame_buffer.nbytes if frame_buffer is not None else 0
             code = self._lib.sf_start(bank, int(commit) & 0xFFFFFFFF, load_bank, int(repeat) & 0xFFFFFFFF,
-                                      int(n_frames) & 0xFFFFFFFF, in_beats, in_beats.size, out, n_out, status)
+                                      int(n_frames) & 0xFFFFFFFF, in_beats, in_beats.size, out, n_out, frame_pointer,
+                                      frame_size, status)
             reported = {name: int(value) for name, value in zip(self.outputs, status)}
             if reported["active_seq"] != self.seqs[target]:
                 self.words[target] = bank.copy()     # the IP copied the shadow bank into this bank

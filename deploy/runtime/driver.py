@@ -145,6 +145,14 @@ def check_register_map(description: dict, regmap: RegisterMap) -> None:
             raise SemifreddoError(f"register {name} is at {int(entry['address_offset']):#x} in the hardware but at "
                                   f"{regmap.control[name]:#x} in regmap.json: they do not belong together; refusing "
                                   "to run")
+    if "frame_buffer" in regmap.control:
+        # The DDR frame buffer's 64-bit address: Vitis HLS's two words, frame_buffer_1 (low) and _2 (high).
+        for word, name in enumerate(("frame_buffer_1", "frame_buffer_2")):
+            entry = registers.get(name)
+            if entry is None or int(entry["address_offset"]) != regmap.control["frame_buffer"] + 4 * word:
+                raise SemifreddoError(f"the hardware has no register {name} at {regmap.control['frame_buffer'] + 4 * word:#x}, "
+                                      "but regmap.json gives the IP a frame buffer in DDR there: they do not belong "
+                                      "together; refusing to run")
     banked = [name for name in ports("in", 2) + ports("out", 2) if name not in ports("in") + ports("out")]
     if regmap.banks == 1 and any(name in registers for name in banked):
         raise SemifreddoError("the hardware has weight-bank registers, but the bundle's regmap.json describes an IP "
@@ -251,6 +259,7 @@ class Semifreddo:
         self._run_lock = runtime / "run.lock"
         self._switch_lock = runtime / "switch.lock"
         self._journal = runtime / "banks.json"
+        self._frame_buffer = None                    # the reused group's frame buffer in DDR (allocated at the first run)
         self._identify()
         lo, hi = self.regmap.repeat_range
         if not lo <= self.repeat <= hi:                  # a freshly configured PL holds 0
@@ -570,6 +579,7 @@ class Semifreddo:
             seqs = {bank: self.bank_seq(bank) for bank in used}
             inbuf = pynq.allocate((batch * n_in,), dtype=np.uint32, target=self.device)
             outbuf = pynq.allocate((batch * n_out,), dtype=np.uint32, target=self.device)
+            frame_buffer = self._frame_buffer_in_ddr()
             for first in range(0, len(codes), batch):
                 chunk = codes[first:first + batch]
                 count_in, count_out = len(chunk) * n_in, len(chunk) * n_out
@@ -578,6 +588,9 @@ class Semifreddo:
                 with self._between_starts():
                     pass                          # a load waiting to commit goes first
                 with self._lock(wait=None):
+                    if frame_buffer is not None:     # another process may have pointed the IP at its own buffer
+                        self.ip.write(self.regmap.control["frame_buffer"], frame_buffer.device_address & 0xFFFFFFFF)
+                        self.ip.write(self.regmap.control["frame_buffer"] + 4, frame_buffer.device_address >> 32)
                     self.dma.sendchannel.transfer(inbuf, nbytes=4 * count_in)
                     self.dma.recvchannel.transfer(outbuf, nbytes=4 * count_out)
                     # commit 0 never commits: this start cannot change any bank.
@@ -596,6 +609,15 @@ class Semifreddo:
         self._seqs_seen = seqs
         result = np.concatenate(outputs) if outputs else output_values(np.zeros(0, np.uint32), 0, self.io)
         return result, batches
+
+    def _frame_buffer_in_ddr(self):
+        """The DDR the IP's reused group keeps its frame in between passes (None: it keeps it on chip)."""
+        if "frame_buffer" not in self.regmap.control:
+            return None
+        if self._frame_buffer is None:
+            size = int(self.io["frame_buffer"]["bytes"])
+            self._frame_buffer = pynq.allocate((size,), dtype=np.uint8, target=self.device)
+        return self._frame_buffer
 
     def status(self) -> dict:
         return {"bundle": str(self.bundle), "board": self.manifest.get("board"), "active_task": self.active_task,

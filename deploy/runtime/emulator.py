@@ -13,7 +13,8 @@ The driver (``driver.py``) runs on it unchanged, through the real pynq ``Overlay
 * **Memory**: ``allocate`` hands out numpy-backed ``PynqBuffer`` objects with emulated physical
   addresses; the emulated DMA copies between them and the IP's streams.
 * **One start of the IP** (``ap_start``) is one ``sf_start`` of the C simulation, carried out as
-  soon as the DMA has supplied every input beat and a receive buffer.
+  soon as the DMA has supplied every input beat and a receive buffer. An IP whose reused group
+  keeps its frame in DDR reads and writes the allocated buffer its frame-buffer register points at.
 
 **State that outlives a process.** A real PL keeps its registers between processes. Here the
 IP's register space (control registers, shadow bank) and its weight banks live in a
@@ -334,7 +335,9 @@ class EmulatedDevice(Device):
         self._sync()
         self._start_pending = {"commit": self._register("commit"), "repeat": self._register("repeat"),
                                "n_frames": self._register("n_frames"), "bank": list(self._state["bank"]),
-                               "load_bank": self._register("load_bank") if self._ip.banks > 1 else 0}
+                               "load_bank": self._register("load_bank") if self._ip.banks > 1 else 0,
+                               "frame_buffer": (self._register("frame_buffer_1") | self._register("frame_buffer_2") << 32)
+                               if self._ip.frame_buffer_bytes else None}
         self._done = False
         self._advance()
 
@@ -348,6 +351,16 @@ class EmulatedDevice(Device):
             return                                          # the IP waits on its streams
         if self.on_start:
             self.on_start()
+        frame_buffer = None
+        if start["frame_buffer"] is not None and start["n_frames"]:
+            # The IP's AXI master reads and writes the DDR at the address the host wrote: it must be
+            # a buffer the host allocated, of the size the IP needs.
+            frame_buffer = self._buffer(start["frame_buffer"], self._ip.frame_buffer_bytes)
+            if frame_buffer is None:
+                self._start_pending = None
+                raise SemifreddoError(f"emulated board: the IP's frame buffer register holds {start['frame_buffer']:#x}, "
+                                      f"not the start of {self._ip.frame_buffer_bytes:,} allocated bytes (an AXI error "
+                                      "on a board); allocate it with pynq.allocate and write its address first")
         beats, self._stream = self._stream[:need], self._stream[need:]
         holder = {}
 
@@ -356,7 +369,8 @@ class EmulatedDevice(Device):
             # weight banks first, then carry out this start.
             self._ip.restore([(b["seq"], b["words"]) for b in state["banks"]], start["repeat"])
             out, status = self._ip.start(np.array(start["bank"], dtype=np.uint32), start["commit"], start["repeat"],
-                                         start["n_frames"], beats, load_bank=start["load_bank"])
+                                         start["n_frames"], beats, load_bank=start["load_bank"],
+                                         frame_buffer=frame_buffer)
             state["banks"] = [{"seq": seq, "words": [int(w) for w in words]}
                               for seq, words in zip(self._ip.seqs, self._ip.words)]
             ip = self.hardware["ip"][self.hardware["ip_instance"]]["registers"]

@@ -8,6 +8,7 @@
 //                        the reused repeat group's frame buffer (repeat.hardware: reuse; see
 //                        hls_project/repeat_stage.py): a pass reads the entry stream or the
 //                        buffer, and writes the exit stream or the buffer
+//   frame_pack/unpack    a pixel of every group stream in one word of a frame buffer in DDR
 //
 // The blend is computed exactly in CONFIG_T::accum_t (sized by the converter so that no bit is lost)
 // and rounded once, when it is assigned to the result type (AP_RND_CONV, AP_SAT), which is what the
@@ -178,6 +179,39 @@ RepeatSink:
         } else {
             frame[p] = value;
         }
+    }
+}
+
+// ---- a frame buffer in DDR (repeat.buffer: ddr): one AXI master word a pixel -----------------
+// Every group stream's element for one pixel, packed side by side from bit LSB upwards, each
+// channel's raw bits at its type's width.
+
+template <class data_T> struct frame_bits {
+    static const unsigned value = data_T::size * data_T::value_type::width;
+};
+
+template <class data_T, unsigned LSB, class word_T>
+data_T frame_unpack(const word_T &word) {
+    #pragma HLS INLINE
+    const unsigned W = data_T::value_type::width;
+    data_T value;
+    PRAGMA_DATA_PACK(value)
+FrameUnpack:
+    for (unsigned c = 0; c < data_T::size; c++) {
+        #pragma HLS UNROLL
+        value[c].range(W - 1, 0) = word.range(LSB + W * c + W - 1, LSB + W * c);
+    }
+    return value;
+}
+
+template <class data_T, unsigned LSB, class word_T>
+void frame_pack(const data_T &value, word_T &word) {
+    #pragma HLS INLINE
+    const unsigned W = data_T::value_type::width;
+FramePack:
+    for (unsigned c = 0; c < data_T::size; c++) {
+        #pragma HLS UNROLL
+        word.range(LSB + W * c + W - 1, LSB + W * c) = value[c].range(W - 1, 0);
     }
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 #include "firmware/${top}.h"
 
 // hls4ml's layer tracing (nnet_helpers.h) stores each traced layer's output of the latest frame
@@ -29,13 +30,36 @@ unsigned sf_banks() { return SEMIFREDDO_BANKS; }
 void sf_power_on() { semifreddo_power_on(); }
 unsigned sf_input_beats() { return SEMIFREDDO_INPUT_BEATS; }
 unsigned sf_output_beats() { return SEMIFREDDO_OUTPUT_BEATS; }
+// Bytes of the DDR frame buffer the host allocates for the IP (0: the IP keeps no frame in DDR).
+uint64_t sf_frame_buffer_bytes() {
+#if SEMIFREDDO_FRAME_WORDS
+    return (uint64_t)SEMIFREDDO_FRAME_WORDS * (SEMIFREDDO_FRAME_WORD_BITS / 8);
+#else
+    return 0;
+#endif
+}
 
 // Returns 0, or -1 if input beats were left unread, -2 if the number of output beats is not
-// n_frames * SEMIFREDDO_OUTPUT_BEATS, -3 if TLAST is not on (only) the last output beat.
+// n_frames * SEMIFREDDO_OUTPUT_BEATS, -3 if TLAST is not on (only) the last output beat, -4 if the
+// frame buffer is smaller than sf_frame_buffer_bytes().
 // load_bank is the IP's register of that name (an IP of one bank has none and ignores it).
+// frame_bytes is the DDR the IP's frame buffer register points at (its bytes as the AXI master sees
+// them: word k at byte k * SEMIFREDDO_FRAME_WORD_BITS / 8, least significant byte first); an IP
+// without a frame buffer in DDR ignores it.
 int sf_start(const uint32_t *bank_words, uint32_t commit, uint32_t load_bank, uint32_t repeat, uint32_t n_frames,
-             const uint32_t *in_words, uint32_t n_in, int32_t *out_codes, uint32_t n_out, uint32_t *status) {
+             const uint32_t *in_words, uint32_t n_in, int32_t *out_codes, uint32_t n_out, uint8_t *frame_bytes,
+             uint64_t frame_size, uint32_t *status) {
     (void)load_bank;
+#if SEMIFREDDO_FRAME_WORDS
+    const unsigned word_bytes = SEMIFREDDO_FRAME_WORD_BITS / 8;
+    if (frame_bytes == NULL || frame_size < sf_frame_buffer_bytes()) return -4;
+    static std::vector<semifreddo_frame_word_t> frame_words(SEMIFREDDO_FRAME_WORDS);
+    for (unsigned k = 0; k < SEMIFREDDO_FRAME_WORDS; k++)
+        for (unsigned b = 0; b < word_bytes; b++) frame_words[k].range(8 * b + 7, 8 * b) = frame_bytes[k * word_bytes + b];
+#else
+    (void)frame_bytes;
+    (void)frame_size;
+#endif
     static ap_uint<32> bank[SEMIFREDDO_BANK_WORDS];
     for (unsigned i = 0; i < SEMIFREDDO_BANK_WORDS; i++) bank[i] = bank_words[i];
     hls::stream<axis_word_t> in_stream("in_stream"), out_stream("out_stream");
@@ -50,6 +74,10 @@ int sf_start(const uint32_t *bank_words, uint32_t commit, uint32_t load_bank, ui
     ap_uint<32> ${status_registers};
     ${top}(in_stream, out_stream, bank, ${top_args});
 ${copy_status}
+#if SEMIFREDDO_FRAME_WORDS
+    for (unsigned k = 0; k < SEMIFREDDO_FRAME_WORDS; k++)
+        for (unsigned b = 0; b < word_bytes; b++) frame_bytes[k * word_bytes + b] = frame_words[k].range(8 * b + 7, 8 * b).to_uint();
+#endif
     int result = in_stream.empty() ? 0 : -1;
     uint32_t n = 0;
     while (!out_stream.empty()) {

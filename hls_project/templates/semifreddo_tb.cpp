@@ -37,7 +37,7 @@ int main() {
         in_stream.write(word);
     }
     ap_uint<32> ${status_registers};
-    ${top}(in_stream, out_stream, bank, 1, (uint32_t)settings[0], (uint32_t)settings[1]${load_bank_zero}, ${status_registers});
+${frame_buffer_decl}    ${top}(in_stream, out_stream, bank, ${frame_buffer_arg}1, (uint32_t)settings[0], (uint32_t)settings[1]${load_bank_zero}, ${status_registers});
     size_t mismatches = 0, n = 0;
     while (!out_stream.empty()) {
         axis_word_t word = out_stream.read();

@@ -15,7 +15,7 @@ typedef ap_uint<${bank_index_bits}> semifreddo_bank_t;    // a bank number
 #define SEMIFREDDO_OUTPUT_BEATS ${output_beats}    // AXI-Stream beats per output frame (one per value)
 #define SEMIFREDDO_CORE_ID32 0x${core_id32}u
 #define SEMIFREDDO_REGMAP_ID32 0x${regmap_id32}u
-
+${frame_buffer}
 ${signature};
 
 #ifndef __SYNTHESIS__
