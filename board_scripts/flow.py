@@ -16,7 +16,7 @@ from semifreddo.deploy.contract.interface import BITSTREAM_FORMAT, SYNTH_FORMAT,
 from semifreddo.deploy.contract.errors import SemifreddoError
 from semifreddo.deploy.contract.fileio import atomic_write_text, replace_dir, start_staging_dir
 
-from semifreddo.hls_project.plan import PLAN_FILE
+from semifreddo.hls_project.plan import PLAN_FILE, read_plan
 
 from . import hlsproject
 from semifreddo.deploy.contract.boards import Board
@@ -117,8 +117,10 @@ def run_bitstream(layout: BoardBuild, board: Board, *, jobs: int | None = None, 
 
     stage = start_staging_dir(layout.vivado)
     script = stage / "bitstream.tcl"
+    plan = read_plan(layout.hls, layout.spec)            # the decisions the exported IP was built with
     atomic_write_text(script, bitstream_script(board, spec=layout.spec, ip_repo=layout.ip_repo.resolve(),
-                                               ip_vlnv=synth["ip_vlnv"], clock_mhz=synth["clock_mhz"], jobs=jobs))
+                                               ip_vlnv=synth["ip_vlnv"], clock_mhz=synth["clock_mhz"], jobs=jobs,
+                                               frame_buffer=plan.frame_buffer == "ddr"))
     warnings = run_tool(tool, script, cwd=stage, log=stage / "vivado.log", echo=echo)
 
     project_dir = stage / VIVADO_PROJECT

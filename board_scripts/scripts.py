@@ -74,7 +74,8 @@ def hls_script(board: Board, project: HlsProject, *, clock_mhz: float, cosim: bo
 
 
 def bitstream_script(board: Board, *, spec: str, ip_repo: Path, ip_vlnv: str, clock_mhz: float,
-                     jobs: int) -> str:
+                     jobs: int, frame_buffer: bool = False) -> str:
+    """``frame_buffer``: the IP has an AXI master to a frame buffer in DDR (its plan's ``ddr``)."""
     settings = {
         "board": board.name,
         "part": board.part,
@@ -91,6 +92,7 @@ def bitstream_script(board: Board, *, spec: str, ip_repo: Path, ip_vlnv: str, cl
         "dma_instance": DMA_INSTANCE,
         "dma_vlnv": DMA_VLNV,
         "jobs": jobs,
+        "frame_buffer": int(bool(frame_buffer)),
     }
     return render(f"Vivado: {spec} for {board.name}", settings,
                   ["steps.tcl", f"ps_{board.ps_ip}.tcl", "bitstream.tcl"])

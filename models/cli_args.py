@@ -31,7 +31,8 @@ def add_spec_and_build(parser: argparse.ArgumentParser) -> None:
 
 
 def add_hardware_arguments(parser: argparse.ArgumentParser, board_help: str) -> None:
-    """--board, --multipliers and --banks: the hardware choices a command may override (see hardware_choice)."""
+    """--board, --multipliers, --banks, --repeat-hardware and --frame-buffer: the hardware choices a command
+    may override (see hardware_choice)."""
     from semifreddo.deploy.contract.interface import MAX_BANKS
 
     parser.add_argument("--board", metavar="BOARD", help=board_help)
@@ -41,6 +42,13 @@ def add_hardware_arguments(parser: argparse.ArgumentParser, board_help: str) -> 
     parser.add_argument("--banks", type=int, choices=range(1, MAX_BANKS + 1), metavar="N",
                         help=f"weight sets resident in the IP at once, 1..{MAX_BANKS} (default: the spec's "
                              "hardware.banks); weight sets load into an IP of any bank count")
+    parser.add_argument("--repeat-hardware", choices=("reuse", "unrolled"),
+                        help="the repeated blocks built once with frames looping through them (reuse) or once per "
+                             "run (unrolled); default: the spec's repeat.hardware")
+    parser.add_argument("--frame-buffer", choices=("auto", "chip", "ddr"),
+                        help="where a reused group keeps a frame between passes: block RAM (chip), the board's "
+                             "DDR behind an AXI master (ddr), or chip while small (auto); default: the spec's "
+                             "repeat.buffer")
 
 
 def hardware_choice(spec, args, action: str):
@@ -57,6 +65,10 @@ def hardware_choice(spec, args, action: str):
         changes["multipliers"] = "dsp" if dsp else args.multipliers
     if getattr(args, "banks", None):
         changes["banks"] = args.banks
+    if getattr(args, "repeat_hardware", None):
+        changes["repeat_hardware"] = args.repeat_hardware
+    if getattr(args, "frame_buffer", None):
+        changes["frame_buffer"] = args.frame_buffer
     return spec.replace(**changes) if changes else spec
 
 

@@ -199,6 +199,8 @@ array set ip_intf {
     smartconnect        {}
     semifreddo_top      {in_stream out_stream s_axi_ctrl}
 }
+# An IP exported with an AXI master (Vitis HLS names it m_axi_<bundle>) lists it in SF_IP_MASTERS.
+if {[info exists ::env(SF_IP_MASTERS)]} { lappend ip_intf(semifreddo_top) {*}$::env(SF_IP_MASTERS) }
 
 proc record {name arguments} {
     # One call per line, words separated by \x1f (newlines inside a word escaped).

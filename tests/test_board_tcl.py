@@ -164,6 +164,31 @@ def test_bitstream_script_builds_the_block_design(board, tmp_path):
     assert runs[1][runs[1].index("-to_step") + 1] == "write_bitstream"
 
 
+@pytest.mark.parametrize("board", ["pynq-z2", "kv260"])
+def test_a_frame_buffer_in_ddr_gets_the_ip_an_hp_port(board, tmp_path):
+    """An IP whose reused group keeps its frame in DDR has an AXI master, m_axi_frame: the block design
+    joins it to the memory interconnect beside the DMA's two, so it reaches DDR through the HP port.
+    Without that master in the exported IP the step fails rather than leave it unconnected."""
+    folder = tmp_path / board
+    folder.mkdir()
+    script = folder / "bitstream.tcl"
+    script.write_text(bitstream_script(BOARDS[board], spec="framed", ip_repo=tmp_path / "ip", ip_vlnv=IP_VLNV,
+                                       clock_mhz=100, jobs=2, frame_buffer=True))
+    run = run_under_stubs(script, folder, env={"SF_IP_MASTERS": "m_axi_frame"})
+    assert run.returncode == 0, run.stdout + run.stderr
+    calls = read_calls(folder)
+    assert settings_of(calls, "mem_interconnect")["CONFIG.NUM_SI"] == "3"
+    intf = {frozenset(c[1:]) for c in calls if c[0] == "connect_bd_intf_net"}
+    assert frozenset(("semifreddo_0/m_axi_frame", "mem_interconnect/S02_AXI")) in intf
+    assert frozenset(("mem_interconnect/M00_AXI", PS_PINS[BOARDS[board].ps_ip]["hp"])) in intf
+
+    again = tmp_path / "without"
+    again.mkdir()
+    (again / "bitstream.tcl").write_text(script.read_text())
+    run = run_under_stubs(again / "bitstream.tcl", again)        # an IP exported without the master
+    assert run.returncode != 0 and "no interface semifreddo_0/m_axi_frame" in run.stdout + run.stderr
+
+
 def test_a_wrong_pin_name_fails_the_block_design_step(tmp_path):
     """The stand-ins really check pin names: rename the DMA's stream port and the step fails."""
     folder, script = generated_bitstream("pynq-z2", tmp_path)

@@ -4,8 +4,10 @@ The frame here, 64 rows x 96 columns, is a size no shipped spec uses, in grey (p
 16x16 patches) and in colour (a spec's own frames from scikit-image's colour photographs). Each is
 trained tiny, converted, compiled and packaged for the emulated board; at every repeat count the
 C simulation and the emulated board must give, bit for bit, what the QKeras model gives on the
-same whole frames. Then `semifreddo run` takes a PNG photograph and writes a PNG, and refuses
-photographs it cannot take in one line.
+same whole frames. The grey spec's reused group keeps its frame on chip (the plan's choice at this
+size); the colour spec's keeps it in DDR (``repeat.buffer: ddr``), so the passes go through a
+buffer the driver allocates in the emulated board's memory. Then `semifreddo run` takes a PNG
+photograph and writes a PNG, and refuses photographs it cannot take in one line.
 """
 
 import numpy as np
@@ -19,10 +21,11 @@ pytestmark = [pytest.mark.train, pytest.mark.compile]
 HEIGHT, WIDTH = 64, 96
 
 
-def frame_spec(folder, name: str, channels: int, dataset: dict) -> "Path":
-    """pixels.yaml made small and fast, at the test frame, with the reused group run 1..3 times."""
+def frame_spec(folder, name: str, channels: int, dataset: dict, buffer: str) -> "Path":
+    """pixels.yaml made small and fast, at the test frame, with the reused group run 1..3 times and
+    its frame buffer where ``buffer`` says."""
     data = yaml.safe_load((SPECS / "pixels.yaml").read_text())
-    data.update(name=name, blocks=2, repeat={"min": 1, "max": 3, "default": 1, "hardware": "reuse"})
+    data.update(name=name, blocks=2, repeat={"min": 1, "max": 3, "default": 1, "hardware": "reuse", "buffer": buffer})
     data["input"]["shape"] = [HEIGHT, WIDTH, channels]
     data["frozen_core"]["width"] = 4
     data["trainable_cores"]["width"] = 2
@@ -69,7 +72,8 @@ def framed(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(request.param)
     if request.param == "grey":
         path = frame_spec(root, "grey96", 1, {"name": "photos", "patch": 16, "stride": 16,
-                                             "train_images": ["coins", "page"], "test_images": ["camera", "coffee"]})
+                                             "train_images": ["coins", "page"], "test_images": ["camera", "coffee"]},
+                          "auto")
         spec = load_spec(path)
         train_core(spec, root / "build", **TINY)
         train_task(spec, "edges", root / "build", **TINY)
@@ -82,7 +86,7 @@ def framed(request, tmp_path_factory):
     else:
         x = colour_frames(48, seed=1)
         np.savez(root / "frames.npz", x=x, y=luma(x))
-        spec = load_spec(frame_spec(root, "colour96", 3, {"name": "custom", "path": "frames.npz"}))
+        spec = load_spec(frame_spec(root, "colour96", 3, {"name": "custom", "path": "frames.npz"}, "ddr"))
         train_core(spec, root / "build", **TINY)
         task = "luma"
         frames = colour_frames(2, seed=2)                     # frames no training step saw
@@ -102,8 +106,12 @@ def test_whole_frames_are_bit_exact_in_c_simulation_and_on_the_emulated_board(fr
     from semifreddo.models.builder import set_repeat
     from semifreddo.models.training import load_reference_model, predict
 
+    from semifreddo.hls_project.plan import read_plan
+
     spec, build, task, frames, bundle = framed
     paths = BuildPaths.for_spec(spec, build)
+    place = read_plan(paths.hls).frame_buffer
+    assert place == ("ddr" if spec.input_shape[2] == 3 else "chip")
     ws = read_weight_set(paths.weightset(task))
     model = load_reference_model(spec, build, ws)
     sim = CSim(paths.hls)
@@ -119,6 +127,11 @@ def test_whole_frames_are_bit_exact_in_c_simulation_and_on_the_emulated_board(fr
         np.testing.assert_array_equal(board.run(frames), expected, err_msg=f"emulated board, repeat {repeat}")
         outputs.add(expected.tobytes())
     assert len(outputs) == spec.repeat_max - spec.repeat_min + 1       # each repeat count computes something else
+    if place == "ddr":
+        # The passes went through the buffer the driver allocated: its second half holds the frame
+        # the second of three passes wrote, packed one word a pixel.
+        held = np.asarray(board._frame_buffer)
+        assert held.size == 2 * HEIGHT * WIDTH * 8 and held[held.size // 2:].any()   # 8 channels x 8 bits a pixel
 
 
 def test_run_takes_a_png_photograph_and_writes_a_png(framed, tmp_path):

@@ -123,27 +123,51 @@ def test_emulated_board_runs_the_group_at_any_repeat_without_a_reload(group_of_t
     assert sf.repeat == 3
 
 
-def test_a_frame_buffer_too_large_for_the_board_points_to_unrolled(tmp_path):
+def test_where_the_frame_buffer_goes(tmp_path):
+    """repeat.buffer: auto keeps a small frame buffer on chip and puts a large one in DDR; `chip` that
+    does not fit the board's block RAM, or `ddr` whose pixel does not fit one AXI master word, is
+    refused in one line that names the field and what to do."""
+    from semifreddo.hls_project.plan import hardware_layout
+
     data = yaml.safe_load((SPECS / "pixels.yaml").read_text())
     data["hardware"] = {"board": "pynq-z2"}
-    data["dataset"]["patch"] = 128
+    data["dataset"]["patch"] = 16
     data["input"]["shape"] = [128, 128, 1]
     data["kernel"] = 1
     data["frozen_core"]["width"] = 24                    # 2 frames x 128 x 128 x (24 + 2 x 4) x 8 bits = 8 Mbit
-    data["repeat"] = {"min": 1, "max": 2}
-    with pytest.raises(SpecError, match=r"repeat\.hardware: .*frame buffer of .* kbit, more than the 5,040 kbit of "
-                                        r"block RAM on pynq-z2; use `repeat.hardware: unrolled`"):
-        parse_spec(data)
-    data["hardware"] = {"board": "zcu104"}                # a larger board holds it
-    assert parse_spec(data).hardware.repeat_hardware == "reuse"
+    data["repeat"] = {"min": 1, "max": 2, "hardware": "reuse"}
+    assert hardware_layout(parse_spec(data)).frame_buffer == "ddr"        # 8 Mbit > 5,040 kbit of block RAM
+    data["hardware"] = {"board": "zcu104"}               # 11,232 kbit: it would fit, but takes more than a quarter
+    assert hardware_layout(parse_spec(data)).frame_buffer == "ddr"
+    data["input"]["shape"] = [32, 32, 1]                 # 512 kbit: a small share of the block RAM
+    assert hardware_layout(parse_spec(data)).frame_buffer == "chip"
+    data["repeat"]["buffer"] = "ddr"                     # asked for: in DDR whatever its size
+    assert hardware_layout(parse_spec(data)).frame_buffer == "ddr"
+
+    data["input"]["shape"] = [128, 128, 1]
     data["hardware"] = {"board": "pynq-z2"}
+    data["repeat"]["buffer"] = "chip"
+    with pytest.raises(SpecError, match=r"repeat\.buffer: .*on chip it needs a frame buffer of 8,192 kbit, more than "
+                                        r"the 5,040 kbit of block RAM on pynq-z2; use `repeat.buffer: ddr`"):
+        parse_spec(data)
     data["repeat"]["hardware"] = "unrolled"               # no frame buffer at all
     assert parse_spec(data).hardware.repeat_hardware == "unrolled"
-    path = tmp_path / "big.yaml"
     data["repeat"]["hardware"] = "reuse"
+    data["repeat"]["buffer"] = "ddr"
+    data["frozen_core"]["width"] = 130                   # (130 + 8) channels x 8 bits = 1,104 bits a pixel
+    with pytest.raises(SpecError, match=r"repeat\.buffer: .*in DDR it passes 1104 bits a pixel between passes, "
+                                        r"more than one 1024-bit AXI master word"):
+        parse_spec(data)
+    path = tmp_path / "wide.yaml"
     path.write_text(yaml.safe_dump(data))
     proc = run_cli("spec", path)
-    assert proc.returncode == 2 and "use `repeat.hardware: unrolled`" in one_error_line(proc)
+    assert proc.returncode == 2 and "use `repeat.buffer: chip`, `repeat.hardware: unrolled`" in one_error_line(proc)
+
+    data["repeat"]["buffer"] = "auto"                    # neither place can hold it
+    data["input"]["shape"] = [512, 512, 1]
+    data["dataset"]["patch"] = 16
+    with pytest.raises(SpecError, match=r"repeat\.hardware: .*on chip it needs .*; in DDR it passes 1104 bits"):
+        parse_spec(data)
 
 
 def test_reuse_costs_no_area_per_repeat_and_saves_the_copies(tmp_path):

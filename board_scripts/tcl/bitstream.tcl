@@ -9,6 +9,8 @@
 #   axi_dma_0/M_AXIS_MM2S ──> semifreddo_0/in_stream
 #   semifreddo_0/out_stream ──> axi_dma_0/S_AXIS_S2MM
 #   axi_dma_0/M_AXI_MM2S, M_AXI_S2MM ──> mem_interconnect ──> PS HP slave (DDR)
+#   semifreddo_0/m_axi_frame ──> mem_interconnect    (only sf(frame_buffer) 1: a reused repeat group
+#                                                     keeping its frame in DDR, repeat.buffer: ddr)
 # One PL clock and one synchronised reset (proc_sys_reset) drive everything. Interrupt outputs are
 # left unconnected: the driver polls the IP's ap_done and the DMA's idle bits.
 
@@ -127,7 +129,7 @@ sf_step block_design {
     set ctrl [create_bd_cell -type ip -vlnv [sf_latest_ip xilinx.com:ip:smartconnect] ctrl_interconnect]
     set_property -dict [list CONFIG.NUM_SI {1} CONFIG.NUM_MI {2}] $ctrl
     set mem [create_bd_cell -type ip -vlnv [sf_latest_ip xilinx.com:ip:smartconnect] mem_interconnect]
-    set_property -dict [list CONFIG.NUM_SI {2} CONFIG.NUM_MI {1}] $mem
+    set_property -dict [list CONFIG.NUM_SI [expr {$sf(frame_buffer) ? 3 : 2}] CONFIG.NUM_MI {1}] $mem
 
     # Control path.
     connect_bd_intf_net [sf_intf [dict get $ps gp]] [sf_intf ctrl_interconnect/S00_AXI]
@@ -139,6 +141,11 @@ sf_step block_design {
     connect_bd_intf_net [sf_intf $sf(dma_instance)/M_AXI_MM2S] [sf_intf mem_interconnect/S00_AXI]
     connect_bd_intf_net [sf_intf $sf(dma_instance)/M_AXI_S2MM] [sf_intf mem_interconnect/S01_AXI]
     connect_bd_intf_net [sf_intf mem_interconnect/M00_AXI] [sf_intf [dict get $ps hp]]
+    if {$sf(frame_buffer)} {
+        # The IP's AXI master to its frame buffer shares the HP port with the DMA; assign_bd_address
+        # maps all of DDR for it, and the driver writes the buffer's address into the IP.
+        connect_bd_intf_net [sf_intf $sf(ip_instance)/m_axi_frame] [sf_intf mem_interconnect/S02_AXI]
+    }
     # Clock and reset.
     connect_bd_net -net pl_clk {*}[sf_pins [dict get $ps clk] \
         [dict get $ps gp_clk] [dict get $ps hp_clk] $sf(ip_instance)/ap_clk \

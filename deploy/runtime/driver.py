@@ -23,6 +23,10 @@ the IP; runs on other banks go on around it. A run on a bank that holds no ready
 refused with one line; ``switch(task)`` loads a task (into bank 0 with one bank) and makes it
 the one a plain ``run(images)`` uses.
 
+**A frame buffer in DDR.** An IP whose reused repeat group keeps its frame in DDR (the register
+map's ``frame_buffer``) gets a buffer from ``pynq.allocate`` at its first run; its address is written
+into the IP before every start, under the run lock.
+
 The bitstream is downloaded only when the PL does not already hold it (PYNQ's record of the
 loaded bitstream, path and hash), so the active task survives from one process to the next as on
 any powered board. The IP is bound by its VLNV (:class:`SemifreddoIP`), the DMA by pynq's own

@@ -68,9 +68,9 @@ def cmd_estimate(args) -> int:
         from semifreddo.deploy.contract.boards import fpga_board
         from semifreddo.hls_project.plan import read_plan
 
-        if args.multipliers or args.dsp or args.banks:
+        if args.multipliers or args.dsp or args.banks or args.repeat_hardware or args.frame_buffer:
             raise SemifreddoError("--converted prices the project as it was converted; convert again with "
-                                  "--multipliers or --banks to change where its multipliers go or its bank count")
+                                  "--multipliers, --banks, --repeat-hardware or --frame-buffer to change it")
         plan = read_plan(BuildPaths.for_spec(spec, args.build).hls, args.spec)
         fit_board = fpga_board(args.board, "fit").name if args.board else None
         est = estimate_spec(spec, args.build, UnitCosts.load(args.table), plan=plan, clock_mhz=args.clock,

@@ -63,6 +63,7 @@ class Layer:
     role: str = ""                  # "frozen" or "trainable" for the convs of the blocks
     busy: int | None = None         # cycles it works per frame (per pass); None: every cycle
     in_group: bool = False          # part of the reused repeat group: works once per pass
+    between_passes: bool = False    # works once per pass after the first (a DDR frame buffer's traffic)
     line_buffer: Resources = field(default_factory=Resources)   # the part of ``resources`` that holds image lines
 
 
@@ -96,7 +97,8 @@ class Design:
         """Dynamic power at ``repeat``: each stage's energy for a frame (a reused group's stages once a
         pass), times frames per second."""
         cycles = self.cycles_by_repeat.get(repeat, self.cycles_per_frame)
-        per_frame = sum(layer.pj_per_cycle * (layer.busy or cycles) * (repeat if layer.in_group else 1)
+        per_frame = sum(layer.pj_per_cycle * (layer.busy or cycles)
+                        * (repeat - 1 if layer.between_passes else repeat if layer.in_group else 1)
                         for layer in self.layers)
         return power.power_mw(per_frame / cycles, self.clock_mhz)
 
@@ -322,15 +324,26 @@ def dataflow_design(network: net.Network, codes: dict | None, costs: UnitCosts, 
     latency = ready[network.output.name]
     if network.reuse:
         # One pass of a frame through the group: its padded frame, plus filling its pipeline (passes
-        # do not overlap); between passes the frame buffer's halves are copied (one pixel a cycle).
+        # do not overlap). On chip, the frame buffer's halves are copied between passes (one pixel a
+        # cycle); in DDR, a pass that reads or writes the buffer goes no faster than the HP port
+        # carries its words (read and write channels apart), and no copy is needed.
         fill = max(ready[name] for name in network.group_outputs) - max(ready[name] for name in network.group_inputs)
         group_period = frame_period(spec, spec.repeated_blocks)
         h, w, _ = spec.input_shape
-        by_repeat = {r: max(period, r * (group_period + fill) + (r - 1) * h * w) for r in by_repeat}
-        rows.append(repeat_stage_layer(network, costs, group_period + fill))
-        latency += (spec.repeat_default - 1) * (group_period + fill + h * w)
+        one_pass = group_period + fill
+        if network.frame_buffer == "ddr":
+            buffered_pass = max(one_pass, ddr_pass_cycles(network))
+            by_repeat = {r: max(period, one_pass if r == 1 else r * buffered_pass) for r in by_repeat}
+            between = 0
+        else:
+            buffered_pass, between = one_pass, h * w
+            by_repeat = {r: max(period, r * one_pass + (r - 1) * between) for r in by_repeat}
+        stage = repeat_stage_layer(network, costs, buffered_pass)
+        rows.append(stage)
+        latency += (spec.repeat_default - 1) * (buffered_pass + between)
         for row in rows:
             row.busy = group_period if row.in_group else period
+        stage.busy = buffered_pass if stage.between_passes else period
     cycles = by_repeat[spec.repeat_default]
     return Design(name, rows, cycles, cycles + latency, clock_mhz, cycles_by_repeat=by_repeat,
                   repeat=spec.repeat_default)
@@ -348,19 +361,46 @@ def memory(depth: int, width: int) -> Resources:
     return Resources(bram18=math.ceil(width / 36) * math.ceil(depth / 512))
 
 
+def ddr_pass_cycles(network: net.Network) -> int:
+    """Cycles a pass needs to move one frame of DDR frame-buffer words through the board's HP port
+    (its data width a cycle, each direction; 0 where the board has none, the emulated board)."""
+    h, w, _ = network.spec.input_shape
+    port = BOARDS[network.spec.hardware.board].hp_data_width
+    return math.ceil(h * w * network.frame_word_bits / port) if port else 0
+
+
 def repeat_stage_layer(network: net.Network, costs: UnitCosts, pass_cycles: int) -> Layer:
-    """The reused group's frame buffer (an input and an output half per stream, one frame each), the
-    source and sink multiplexers that pick the entry/exit streams or the buffer, and the loop control."""
+    """The reused group's frame buffer and its plumbing: the streams around the group
+    (plan.group_fifo_depth pixels each), the source and sink multiplexers that pick the entry/exit
+    streams or the buffer, the loop control, and the buffer itself: on chip an input and an output
+    half per stream (one frame each); in DDR, the AXI master's burst buffers, with every pass
+    after the first reading and writing a frame in DRAM."""
+    from ..plan import group_fifo_depth
+
     h, w, _ = network.spec.input_shape
     widths = [network.layer(name).c_out * network.layer(name).result.bits for name in network.group_outputs]
+    depth = group_fifo_depth(network)
     r = Resources()
     for bits in widths:
-        r = r + 2 * memory(h * w, bits) + 2 * costs.mux2(bits)
+        r = r + 2 * memory(depth, bits) + 2 * costs.mux2(bits)
     r = r + 2 * costs.accumulator(16, 1)          # pixel and pass counters
+    if network.frame_buffer == "ddr":
+        word = network.frame_word_bits
+        r = r + 2 * memory(DRAM_BURST_WORDS, word) + 2 * costs.accumulator(32, 1)   # burst buffers, addresses
+        per_pass = 2 * h * w * word * power.DRAM_PJ_PER_BIT                           # a frame written and read
+        port = BOARDS[network.spec.hardware.board].hp_data_width
+        rate = f", {h * w * word / 8 / 1e6:,.2f} MB a pass each way" + (
+            f" over a {port}-bit HP port" if port else "")
+        return Layer("repeat_stage", r, per_pass / pass_cycles, 0,
+                     f"frame buffer in DDR: 2 x {h * w:,} words of {word} bits ({network.frame_buffer_bits // 8:,} "
+                     f"bytes used of {2 * h * w * word // 8:,}){rate}; {pass_cycles:,} cycles a pass; streams "
+                     f"around the group {depth} pixels deep", between_passes=True)
+    for bits in widths:
+        r = r + 2 * memory(h * w, bits)
     energy = sum(2 * bits * power.sram_pj_per_bit(h * w * bits) for bits in widths)   # write + read a pixel
     return Layer("repeat_stage", r, energy, 0,
-                 f"frame buffer {network.frame_buffer_bits:,} bits for {len(widths)} streams, "
-                 f"{pass_cycles} cycles a pass")
+                 f"frame buffer on chip {network.frame_buffer_bits:,} bits for {len(widths)} streams, "
+                 f"{pass_cycles} cycles a pass; streams around the group {depth} pixels deep")
 
 
 def frame_period(spec: Spec, blocks=None) -> int:
