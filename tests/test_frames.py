@@ -132,6 +132,28 @@ def test_whole_frames_are_bit_exact_in_c_simulation_and_on_the_emulated_board(fr
         # the second of three passes wrote, packed one word a pixel.
         held = np.asarray(board._frame_buffer)
         assert held.size == 2 * HEIGHT * WIDTH * 8 and held[held.size // 2:].any()   # 8 channels x 8 bits a pixel
+        # An IP pointed at memory nobody allocated stops with one error (an AXI error on a board)...
+        import pynq
+
+        from semifreddo.deploy.contract.errors import SemifreddoError
+        from semifreddo.deploy.contract.streams import pack_pixels
+
+        n_in, n_out = int(board.io["input_beats"]), int(board.io["output_beats"])
+        inbuf = pynq.allocate((n_in,), dtype=np.uint32, target=board.device)
+        outbuf = pynq.allocate((n_out,), dtype=np.uint32, target=board.device)
+        inbuf[:] = pack_pixels(frames[:1], board.io)
+        board.ip.write(0x80, 0x40)
+        board.ip.write(0x84, 0)
+        board.dma.sendchannel.transfer(inbuf)
+        board.dma.recvchannel.transfer(outbuf)
+        with pytest.raises(SemifreddoError, match="frame buffer register holds 0x40"):
+            board.ip.start_and_wait(0, 1)
+        # ...and after the DMA's soft reset (PG021, DMACR bit 2), as after any AXI error, the board
+        # serves again: the driver points the IP at its own buffer before each start.
+        for channel, offset in ((board.dma.sendchannel, 0x00), (board.dma.recvchannel, 0x30)):
+            board.dma.write(offset, 0x4)
+            channel.start()
+        np.testing.assert_array_equal(board.run(frames), expected)
 
 
 def test_run_takes_a_png_photograph_and_writes_a_png(framed, tmp_path):

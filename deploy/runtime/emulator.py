@@ -407,6 +407,8 @@ class EmulatedDevice(Device):
         if register == DMACR:
             if value & 0x4:                                   # soft reset
                 self._channels[which] = _Channel()
+                if which == MM2S:
+                    self._stream = np.zeros(0, dtype=np.uint32)   # beats not yet taken by the IP are dropped
                 return
             channel.control = value
             channel.status = (channel.status & ~HALTED) if value & 1 else (channel.status | HALTED)
