@@ -4,8 +4,10 @@
     Trains the whole network on the source task, then writes the frozen-core artifact and the
     source task's weight set.
 ``train_task``
-    Loads the frozen core (and, as a starting point, the source task's trainable cores), then
-    trains only the configurable parameters on a target task and writes its weight set. The
+    Loads the frozen core (and, as a starting point, the source task's trainable cores), starts a
+    pixel head at the least-squares fit of the task's targets from those cores' features
+    (:func:`fit_pixel_head`), then trains only the configurable parameters on a target task and
+    writes its weight set. The
     frozen layers are not trainable, so their weights cannot move; :func:`train_task` checks
     that the frozen codes after training equal the artifact's, bit for bit, before writing.
 
@@ -267,6 +269,8 @@ def train_task(spec: Spec, task: str, build: str | Path | None = None, *, mode: 
     repeat = spec.repeat_default if repeat is None else repeat
     set_repeat(model, spec, repeat)
     cfg = spec.data.train_task
+    if data.kind == "pixel":
+        fit_pixel_head(model, spec, data)
     fit(model, data, epochs or cfg.epochs, cfg.batch_size, cfg.learning_rate,
         f"{spec.name}: train {task} ({mode})", _progress_enabled(progress))
     metrics = evaluate(model, data)
@@ -288,6 +292,33 @@ def train_task(spec: Spec, task: str, build: str | Path | None = None, *, mode: 
             elif paths.sample(task).exists():          # samples of an earlier training from user data
                 paths.sample(task).unlink()
     return result
+
+
+HEAD_FIT_PIXELS = 1 << 18      # training pixels the least-squares head start is fitted on
+
+
+def fit_pixel_head(model: keras.Model, spec: Spec, data: TaskData) -> None:
+    """Start a pixel head (a 1x1 convolution over every core's features) at the least-squares fit of
+    the task's targets from the features the loaded cores compute on the training patches, its
+    weights clipped to their format's range. Every mode starts its head this way, so the comparison
+    between them stays fair; training then moves the head (and, by mode, the cores) from there."""
+    head = next(layer for layer in describe(spec).layers if layer.core == "head" and layer.kind == "conv")
+    features = keras.Model(model.input, model.get_layer(head.inputs[0]).output)
+    x = data.x_train[0] if isinstance(data.x_train, list) else data.x_train     # an array or GridImages
+    y = data.y_train
+    take = max(1, min(len(x), HEAD_FIT_PIXELS // max(1, int(np.prod(x.shape[1:3])))))
+    rows = np.sort(np.random.default_rng(spec.data.seed).permutation(len(x))[:take])
+    f = predict(features, np.asarray(x[rows])).reshape(-1, head.c_in).astype(np.float64)
+    t = np.asarray(y[rows]).reshape(-1, head.c_out).astype(np.float64)
+    design = np.concatenate([f, np.ones((len(f), 1))], axis=1)
+    gram = design.T @ design + 1e-3 * np.eye(design.shape[1])
+    solution = np.linalg.solve(gram, design.T @ t)
+    w_fmt, b_fmt = head.weight_fmt, head.bias_fmt
+    kernel = np.clip(solution[:-1], w_fmt.code_min * w_fmt.lsb, w_fmt.code_max * w_fmt.lsb)
+    bias = np.clip(solution[-1], b_fmt.code_min * b_fmt.lsb, b_fmt.code_max * b_fmt.lsb)
+    layer = model.get_layer(head.name)
+    layer.set_weights([kernel.reshape(layer.get_weights()[0].shape).astype(np.float32),
+                       bias.reshape(layer.get_weights()[1].shape).astype(np.float32)])
 
 
 def _write_weightset(spec: Spec, paths: BuildPaths, model: keras.Model, core: FrozenCore, task: str,

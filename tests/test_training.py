@@ -89,3 +89,32 @@ def test_task_training_needs_a_core(tmp_path):
     proc = run_cli("train-task", "digits", "--task", "parity", "--build", tmp_path)
     assert proc.returncode == 2
     assert "run `semifreddo train-core" in proc.stderr
+
+
+def test_a_pixel_head_starts_at_the_least_squares_fit(pixels_spec, tiny_build):
+    """Task training starts a pixel head at the least-squares fit of the targets from the loaded
+    cores' features: it predicts better than a fresh head and than the best constant, within its
+    weights' format."""
+    from semifreddo.models.datasets import load_task
+    from semifreddo.models.network import describe
+    from semifreddo.models.training import fit_pixel_head, predict, prepare_task_model
+
+    spec, build = pixels_spec, tiny_build("pixels")
+    paths = BuildPaths.for_spec(spec, build)
+    core = load_core(paths.core, spec)
+    source = read_weight_set(paths.weightset(spec.data.source), expect_core_id=core.core_id)
+    data = load_task(spec, "edges").subset(64, spec.data.seed)
+    model = prepare_task_model(spec, core, source, "semifreddo")
+
+    def mse():
+        return float(np.mean((predict(model, data.x_train) - data.y_train) ** 2))
+
+    fresh = mse()
+    fit_pixel_head(model, spec, data)
+    fitted = mse()
+    assert fitted < fresh
+    assert fitted < float(np.var(data.y_train))
+    head = next(layer for layer in describe(spec).layers if layer.core == "head" and layer.kind == "conv")
+    kernel = model.get_layer(head.name).get_weights()[0]
+    assert kernel.min() >= head.weight_fmt.code_min * head.weight_fmt.lsb
+    assert kernel.max() <= head.weight_fmt.code_max * head.weight_fmt.lsb
