@@ -51,7 +51,6 @@ OPT_FLAGS = "-O1 -fPIC -fno-gnu-unique -fno-exceptions " + NO_ACCESS_WARNINGS
 
 _lock = threading.Lock()
 _sequences: dict[str, int] = {}       # library path -> last commit sequence number used in this process
-_copies: dict[str, list] = {}         # library path -> SimulatedIPs of private copies of it (run()'s workers)
 # Below this many pixels per core (16 digits of 8x8), run() keeps to one core (a start costs little,
 # a copy's first load more); whole camera frames go one or more to a core.
 MIN_PIXELS_PER_WORKER = 16 * 64
@@ -255,20 +254,8 @@ class CSim:
         return np.concatenate(outputs) if outputs else output_values(np.zeros(0, np.int32), 0, self.io)
 
     def _library_copies(self, count: int) -> list:
-        """``count`` private copies of the library, loaded (a copy of the file: the dynamic loader
-        would hand back the same object, and the same statics, for the same file)."""
-        import atexit
-        import tempfile
-
-        with _lock:
-            have = _copies.setdefault(str(self.library), [])
-            while len(have) < count:
-                folder = Path(tempfile.mkdtemp(prefix="semifreddo-csim-"))
-                atexit.register(shutil.rmtree, folder, True)
-                copy = folder / self.library.name
-                shutil.copyfile(self.library, copy)
-                have.append(SimulatedIP.load(copy))
-            return have[:count]
+        """``count`` private copies of the library, loaded (``SimulatedIP.copies``)."""
+        return self._ip.copies(count)
 
     def _run_on(self, ip, codes, ws: WeightSet, repeat: int, batch: int) -> np.ndarray:
         """``codes`` through one loaded library, ``batch`` frames per start, ``ws`` committed each start."""
