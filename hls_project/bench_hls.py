@@ -13,7 +13,7 @@ For one spec's network, measured here and now (no stored figures):
   Our compile runs the IP's translation unit and the C ABI bridge's side by side. An adder graph
   compiles for C simulation as integer arithmetic on its values' codes (``adder_graph.csim_body``;
   Vitis HLS synthesizes da4ml's ``ap_fixed`` body): on digits that took the first compile from 25 s
-  to 7 s and the C simulation from 340 to about 1,700 inputs/s on one core (2026-12-07).
+  to 7-12 s (by load) and the C simulation from 340 to about 1,700 inputs/s on one core (2026-12-07).
 * throughput (inputs per second): our C simulation (one start of the IP per batch, the frames spread
   over every core, each through a private copy of the library), plain hls4ml's ``predict`` (one
   library call per input), and QKeras on the CPU (eager batches). Beside it, the emulated board's
