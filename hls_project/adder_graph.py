@@ -174,6 +174,7 @@ template <int W, bool S> inline long long sf_da_wrap(long long c) {
 }
 template <int F, int W, bool S, int XW, int XI, bool XS, ap_q_mode XQ, ap_o_mode XO, int XN>
 inline long long sf_da_in(const ap_fixed_base<XW, XI, XS, XQ, XO, XN> &x) {
+    static_assert(XW <= 64, "an adder graph input wider than 64 bits");
     long long c = sf_da_wrap<XW, XS>((long long)x.bits_to_uint64());
     constexpr int shift = (XW - XI) - F;
     if (shift > 0) c >>= (shift > 0 ? shift : 0);
@@ -270,6 +271,8 @@ def csim_body(comb) -> list[str] | None:
             frac = max(fa, fb)
             ka, kb = 1 << (frac - fa), 1 << (frac - fb)
             (alo, ahi), (blo, bhi) = rng[op.id0], rng[op.id1]
+            if max(abs(alo), abs(ahi)) * ka >= limit or max(abs(blo), abs(bhi)) * kb >= limit:
+                return None
             if op.opcode == 0:
                 lo, hi, sign = alo * ka + blo * kb, ahi * ka + bhi * kb, "+"
             else:
