@@ -142,11 +142,186 @@ def build_graphs(jobs: list[Job], cache: GraphCache, progress: bool = True) -> d
 
 
 def hls_function(comb, fn_name: str) -> str:
-    """The C++ of one graph as hls4ml's DA templates call it: ``fn_name<inp_t, out_t>(inp, out)``."""
+    """The C++ of one graph as hls4ml's DA templates call it: ``fn_name<inp_t, out_t>(inp, out)``.
+
+    The body Vitis HLS synthesizes is da4ml's, unchanged: one ``ap_fixed`` type per value. The C
+    simulation (no ``__SYNTHESIS__``) computes the same values as integer codes in ``long long``
+    (:func:`csim_body`): the same bits, but g++ compiles and runs it several times faster, since
+    it instantiates no ``ap_fixed`` arithmetic per value. ``-DSEMIFREDDO_DA_APFIXED`` compiles
+    da4ml's body in C simulation too (``tests/test_adder_graph_csim.py`` compares the two).
+    """
     from da4ml.codegen.hls import hls_logic_and_bridge_gen
 
     code, _ = hls_logic_and_bridge_gen(comb, fn_name, "vitis", pragmas=["#pragma HLS INLINE"], print_latency=True)
-    return code
+    body = csim_body(comb)
+    if body is None:
+        return code             # an operation csim_body does not model: da4ml's body everywhere
+    head, pragma, rest = code.partition("#pragma HLS INLINE\n")
+    synthesized, close, tail = rest.rpartition("}")
+    return (CSIM_HELPERS + head + pragma + "#if defined(__SYNTHESIS__) || defined(SEMIFREDDO_DA_APFIXED)\n"
+            + synthesized + "#else\n" + "".join(f"    {line}\n" for line in body) + "#endif\n" + close + tail)
+
+
+# Integer codes for the C simulation. ``sf_da_in`` converts an input as assigning it to
+# ap_fixed<W, W - F> (or ap_ufixed) would: truncate to F fraction bits (towards minus infinity), wrap
+# to W bits. ``sf_da_out`` makes the value of type T whose bits are ``code``.
+CSIM_HELPERS = """
+#if !defined(__SYNTHESIS__) && !defined(SEMIFREDDO_DA_CSIM_HELPERS)
+#define SEMIFREDDO_DA_CSIM_HELPERS
+template <int W, bool S> inline long long sf_da_wrap(long long c) {
+    return S ? (long long)((unsigned long long)c << (64 - W)) >> (64 - W)
+             : (long long)((unsigned long long)c & (~0ULL >> (64 - W)));
+}
+template <int F, int W, bool S, int XW, int XI, bool XS, ap_q_mode XQ, ap_o_mode XO, int XN>
+inline long long sf_da_in(const ap_fixed_base<XW, XI, XS, XQ, XO, XN> &x) {
+    static_assert(XW <= 64, "an adder graph input wider than 64 bits");
+    long long c = sf_da_wrap<XW, XS>((long long)x.bits_to_uint64());
+    constexpr int shift = (XW - XI) - F;
+    if (shift > 0) c >>= (shift > 0 ? shift : 0);
+    if (shift < 0) c *= (1LL << (shift < 0 ? -shift : 0));
+    return sf_da_wrap<W, S>(c);
+}
+template <class T> inline T sf_da_out(long long code) {
+    T t;
+    t.setBits((ap_ulong)code);
+    return t;
+}
+#endif
+
+"""
+
+
+def _vitis_format(kif) -> tuple[bool, int, int]:
+    """(signed, width, fraction bits) of the type da4ml's Vitis code declares for ``kif``
+    (``kif_to_vitis_type``: k = i = f = 0 becomes ap_ufixed<1,0>)."""
+    k, i, f = (int(v) for v in kif)
+    if k == i == f == 0:
+        f = 1
+    return bool(k), k + i + f, f
+
+
+def _code_range(signed: bool, width: int) -> tuple[int, int]:
+    return (-(1 << (width - 1)), (1 << (width - 1)) - 1) if signed else (0, (1 << width) - 1)
+
+
+def csim_body(comb) -> list[str] | None:
+    """da4ml's graph as C++ on integer codes (``long long``), bit for bit what its ``ap_fixed`` code
+    computes; None if the graph uses an operation not modelled here (or a value would not fit).
+
+    Every value ``v<i>`` is the integer code of da4ml's declared type for it (fraction bits F):
+    sums are exact once both operands are scaled to the finer of their grids, assignment truncates
+    to F bits (an arithmetic right shift: towards minus infinity, ap_fixed's AP_TRN) and wraps to the
+    type's width (AP_WRAP). The wrap is written only where the exact result can leave the type's
+    range, which is bounded here from the operands' own ranges (the C++ semantics, not da4ml's
+    interval claims), so leaving it out elsewhere changes nothing.
+    """
+    from fractions import Fraction
+
+    from da4ml.cmvm.types import QInterval, _minimal_kif
+    from da4ml.trace.fixed_variable import _const_f
+
+    limit = 1 << 62
+    ops = comb.ops
+    refs = comb.ref_count
+    fmt: dict[int, tuple[bool, int, int]] = {}      # op -> (signed, width, fraction bits)
+    rng: dict[int, tuple[int, int]] = {}            # op -> (lowest, highest) code it can hold
+    lines: list[str] = []
+
+    def scaled(name: str, factor: int) -> str:
+        return name if factor == 1 else f"{name} * {factor}LL"
+
+    def assign(i: int, expr: str, lo: int, hi: int, frac: int) -> bool:
+        """``v<i> = expr``: an exact code in [lo, hi] at ``frac`` fraction bits, stored in op i's type."""
+        signed, width, f = fmt[i]
+        if max(abs(lo), abs(hi)) >= limit or width > 62:
+            return False
+        if frac > f:
+            expr, lo, hi = f"({expr}) >> {frac - f}", lo >> (frac - f), hi >> (frac - f)
+        elif frac < f:
+            factor = 1 << (f - frac)
+            expr, lo, hi = f"({expr}) * {factor}LL", lo * factor, hi * factor
+            if max(abs(lo), abs(hi)) >= limit:
+                return False
+        tlo, thi = _code_range(signed, width)
+        if lo < tlo or hi > thi:
+            expr, lo, hi = f"sf_da_wrap<{width}, {int(signed)}>({expr})", tlo, thi
+        lines.append(f"const long long v{i} = {expr};")
+        rng[i] = (lo, hi)
+        return True
+
+    def constant(value: Fraction, signed: bool, width: int, f: int) -> int:
+        """The code a double constant gets in ap_(u)fixed<width, width - f>: truncated, wrapped."""
+        code = (value * Fraction(2) ** f).__floor__()
+        code &= (1 << width) - 1
+        return code - (1 << width) if signed and code >> (width - 1) else code
+
+    for i, op in enumerate(ops):
+        if refs[i] == 0:
+            continue
+        fmt[i] = _vitis_format(_minimal_kif(op.qint))
+        signed, width, f = fmt[i]
+        if op.opcode == -1:
+            if width > 62:
+                return None
+            lines.append(f"const long long v{i} = sf_da_in<{f}, {width}, {int(signed)}>(model_inp[{op.id0}]);")
+            rng[i] = _code_range(signed, width)
+            continue
+        if op.opcode in (0, 1):
+            fa, fb = fmt[op.id0][2], fmt[op.id1][2] - op.data       # bit_shift<s> moves the point only
+            frac = max(fa, fb)
+            ka, kb = 1 << (frac - fa), 1 << (frac - fb)
+            (alo, ahi), (blo, bhi) = rng[op.id0], rng[op.id1]
+            if max(abs(alo), abs(ahi)) * ka >= limit or max(abs(blo), abs(bhi)) * kb >= limit:
+                return None
+            if op.opcode == 0:
+                lo, hi, sign = alo * ka + blo * kb, ahi * ka + bhi * kb, "+"
+            else:
+                lo, hi, sign = alo * ka - bhi * kb, ahi * ka - blo * kb, "-"
+            ok = assign(i, f"{scaled(f'v{op.id0}', ka)} {sign} {scaled(f'v{op.id1}', kb)}", lo, hi, frac)
+        elif op.opcode in (3, -3):
+            lo, hi = rng[op.id0]
+            if op.opcode == -3:
+                lo, hi = -hi, -lo
+            ok = assign(i, f"{'-' if op.opcode == -3 else ''}v{op.id0}", lo, hi, fmt[op.id0][2])
+        elif op.opcode == 4:
+            number = op.data * op.qint.step
+            mag = abs(number)
+            cf = _const_f(mag)
+            cs, cw, cfrac = _vitis_format(_minimal_kif(QInterval(mag, mag, 2.0 ** -cf)))
+            code = constant(Fraction(mag), cs, cw, cfrac)
+            if number < 0:
+                code = -code
+            fa = fmt[op.id0][2]
+            frac = max(fa, cfrac)
+            ka, kc = 1 << (frac - fa), 1 << (frac - cfrac)
+            lo, hi = rng[op.id0]
+            ok = assign(i, f"{scaled(f'v{op.id0}', ka)} + ({code * kc}LL)", lo * ka + code * kc,
+                        hi * ka + code * kc, frac)
+        elif op.opcode == 5:
+            code = constant(Fraction(float(op.data * op.qint.step)), signed, width, f)
+            ok = assign(i, f"{code}LL", code, code, f)
+        else:
+            return None
+        if not ok:
+            return None
+    for n, idx in enumerate(comb.out_idxs):
+        if idx < 0:
+            lines.append(f"model_out[{n}] = 0;")
+            continue
+        signed, width, f = _vitis_format(_minimal_kif(comb.out_qint[n]))
+        if width > 62:
+            return None
+        frac = fmt[idx][2] - comb.out_shifts[n]
+        expr = f"-v{idx}" if comb.out_negs[n] else f"v{idx}"
+        if frac > f:
+            expr = f"({expr}) >> {frac - f}"
+        elif frac < f:
+            expr = f"({expr}) * {1 << (f - frac)}LL"
+            if max(map(abs, rng[idx])) << (f - frac) >= limit:
+                return None
+        kind = f"ap_{'' if signed else 'u'}fixed<{width},{width - f}>"
+        lines.append(f"model_out[{n}] = sf_da_out<{kind}>(sf_da_wrap<{width}, {int(signed)}>({expr}));")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ def main(argv=None) -> int:
     parser.add_argument("--build", default="build")
     parser.add_argument("--bundle", type=Path, required=True, help="the spec's emulated deploy bundle")
     parser.add_argument("--frames", type=int, default=2, help="held-out frames to time (default 2)")
+    parser.add_argument("--task", help="the weight set to run (default: the spec's first target task)")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
 
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
     from .check import held_out_inputs
 
     spec = load_spec(args.spec)
-    task = spec.data.targets[0].task if spec.data.targets else spec.data.source
+    task = args.task or (spec.data.targets[0].task if spec.data.targets else spec.data.source)
     frames = held_out_inputs(spec, task, args.frames, args.build)
     h, w, _ = spec.input_shape
     pixels = len(frames) * h * w

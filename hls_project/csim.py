@@ -34,8 +34,10 @@ from semifreddo.deploy.contract.weightset import WeightSet, check_compatible, re
 from .project import CFLAGS, REGMAP, project_files, read_manifest
 
 COMPILER = os.environ.get("CXX", "g++")
-# -O1 compiles the fully unrolled layer templates several times faster than -O3, and C simulation
-# speed is dominated by the per-pixel stream traffic either way (see `make bench-hls`).
+# -O1 compiles the fully unrolled layer templates several times faster than -O3; -O2 made the C
+# simulation of digits about 5 % faster (1,780 -> 1,880 inputs/s on one core) for 8 s more compile.
+# Most of its time is now hls4ml's configurable layers' ap_fixed products (adder graphs compute on
+# integer codes in C simulation: adder_graph.csim_body).
 # -fno-gnu-unique (as hls4ml's own build_lib.sh uses): static variables inside hls4ml's templates
 # (line buffers) would otherwise be GNU-unique symbols, shared by every library in the process that
 # instantiates a template of the same name, e.g. the C simulations of two specs.
@@ -51,7 +53,6 @@ OPT_FLAGS = "-O1 -fPIC -fno-gnu-unique -fno-exceptions " + NO_ACCESS_WARNINGS
 
 _lock = threading.Lock()
 _sequences: dict[str, int] = {}       # library path -> last commit sequence number used in this process
-_copies: dict[str, list] = {}         # library path -> SimulatedIPs of private copies of it (run()'s workers)
 # Below this many pixels per core (16 digits of 8x8), run() keeps to one core (a start costs little,
 # a copy's first load more); whole camera frames go one or more to a core.
 MIN_PIXELS_PER_WORKER = 16 * 64
@@ -255,20 +256,8 @@ class CSim:
         return np.concatenate(outputs) if outputs else output_values(np.zeros(0, np.int32), 0, self.io)
 
     def _library_copies(self, count: int) -> list:
-        """``count`` private copies of the library, loaded (a copy of the file: the dynamic loader
-        would hand back the same object, and the same statics, for the same file)."""
-        import atexit
-        import tempfile
-
-        with _lock:
-            have = _copies.setdefault(str(self.library), [])
-            while len(have) < count:
-                folder = Path(tempfile.mkdtemp(prefix="semifreddo-csim-"))
-                atexit.register(shutil.rmtree, folder, True)
-                copy = folder / self.library.name
-                shutil.copyfile(self.library, copy)
-                have.append(SimulatedIP.load(copy))
-            return have[:count]
+        """``count`` private copies of the library, loaded (``SimulatedIP.copies``)."""
+        return self._ip.copies(count)
 
     def _run_on(self, ip, codes, ws: WeightSet, repeat: int, batch: int) -> np.ndarray:
         """``codes`` through one loaded library, ``batch`` frames per start, ``ws`` committed each start."""

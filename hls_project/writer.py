@@ -15,6 +15,8 @@ hls_project/templates/ that this writer fills in; nothing hls4ml generated is ed
   the register bank.
 * ``semifreddo_bridge.cpp`` (template ``semifreddo_bridge.cpp``): a C ABI for the C simulation
   library (one call = one start of the IP).
+* ``firmware/ap_types/ap_shift_reg.h`` (template ``ap_shift_reg.h``): Xilinx's C simulation model of
+  a shift register as a ring buffer (hls4ml's line buffers shift a whole frame line per pixel).
 * ``tb/semifreddo_tb.cpp`` (template ``semifreddo_tb.cpp``) and ``tb_data/``: the C test bench
   Vitis HLS runs for csim and cosim.
 * ``plan.json`` (the hardware plan, :mod:`.plan`), ``regmap.json`` (its register map, the board-side
@@ -111,11 +113,18 @@ class RegisterBankWriter:
         self.write_parameters(model)
         self.write_nnet_utils(model)
         self.write_nnet_utils_overrides(model)
+        self.write_csim_headers(model)
         self.write_generated_code(model)
         self.write_top(model)
         self.write_bridge(model)
         self.write_test_bench(model)
         self.write_manifest(model)
+
+    def write_csim_headers(self, model):
+        """Our C simulation models over hls4ml's copies of vendor headers (templates/ap_shift_reg.h: a
+        ring buffer in C simulation; the code Vitis HLS synthesizes is the original)."""
+        target = Path(model.config.get_output_dir(), "firmware", "ap_types", "ap_shift_reg.h")
+        target.write_text((TEMPLATES / "ap_shift_reg.h").read_text())
 
     @staticmethod
     def _frozen_weights(model):

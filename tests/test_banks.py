@@ -87,6 +87,49 @@ def test_three_banks_interleaved_frame_by_frame_are_bit_exact_in_c_simulation(ba
     assert "_banks" not in "".join(line for line in (paths.hls / "firmware" / "parameters.h").read_text().splitlines())
 
 
+def test_a_start_spread_over_cores_is_the_one_start_it_replaces(banks3, monkeypatch):
+    """SimulatedIP.start_spread (the emulated board's starts): the frames shared between this library
+    and private copies of it give the outputs and status registers of one start, with a commit into
+    a bank in that start, frames on every bank, and frames flagged; the copies hold this library's
+    banks, whatever they held before."""
+    from semifreddo.deploy.contract import simulated_ip
+    from semifreddo.deploy.contract.streams import input_codes, output_values, pack_pixels, tag_banks
+    from semifreddo.deploy.contract.weightset import read_weight_set
+    from semifreddo.hls_project.csim import CSim
+    from semifreddo.models.artifacts import BuildPaths
+
+    spec, build, tasks, x, expected = banks3
+    paths = BuildPaths.for_spec(spec, build)
+    sim = CSim(paths.hls)
+    ip = sim._ip
+    words = [read_weight_set(paths.weightset(task)).words for task in tasks]
+    frame_banks = np.arange(len(x)) % 3
+    beats = tag_banks(pack_pixels(input_codes(x, sim.io), sim.io), frame_banks, 3, sim.io)
+    empty = np.zeros(0, dtype=np.uint32)
+    monkeypatch.setattr(simulated_ip, "MIN_BEATS_PER_WORKER", 1)     # spread even these few frames
+    shares = []
+    copies = ip.copies
+    monkeypatch.setattr(ip, "copies", lambda count: shares.append(count) or copies(count))
+
+    def from_banks_0_and_1(start, commit_bank_2):
+        ip.power_on()
+        ip.start(words[0], 11, 2, 0, empty, load_bank=0)
+        ip.start(words[1], 12, 2, 0, empty, load_bank=1)
+        return start(words[2], 13 if commit_bank_2 else 0, 2, len(x), beats, load_bank=2)
+
+    for commit in (True, False):
+        one_out, one_status = from_banks_0_and_1(ip.start, commit)
+        for workers in (2, 3):
+            out, status = from_banks_0_and_1(lambda *a, **k: ip.start_spread(*a, workers=workers, **k), commit)
+            np.testing.assert_array_equal(out, one_out)
+            assert status == one_status
+        assert shares[-2:] == [1, 2]
+        assert one_status["unready_frames"] == (0 if commit else 6)
+    values = output_values(out, len(x), sim.io)
+    for bank, task in enumerate(tasks[:2]):
+        np.testing.assert_array_equal(values[frame_banks == bank], expected[task, 2][frame_banks == bank])
+
+
 @pytest.fixture(scope="module")
 def board3(banks3, tmp_path_factory):
     spec, build, *_ = banks3

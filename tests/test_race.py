@@ -18,7 +18,8 @@ from conftest import REPO, one_error_line, run_cli
 from test_deploy_helpers import TASK_A, TASK_B, images, package_emulated, qkeras_outputs
 
 ROUNDS = 3                 # rounds of two reloads started together
-LONG = 20                  # a long run: the held-out images this many times, 4 per DMA batch
+LONG = 100                 # a long run: the held-out images this many times, 4 per DMA batch (it must outlast
+                           # the start-up of a `reload` process; 20 did not once the C simulation got 5x faster)
 
 
 def start(*args, env):

@@ -24,6 +24,7 @@ and the emulated board (``emulator.py``) both use it. numpy and the standard lib
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from pathlib import Path
 
@@ -35,6 +36,10 @@ from .errors import SemifreddoError
 START_ERRORS = {-1: "input beats were left unread", -2: "the number of output beats was wrong",
                 -3: "TLAST was not on the last output beat", -4: "the frame buffer in DDR is too small"}
 
+# start_spread() spreads a start's frames over the cores only above this many input beats per core
+# (16 digits of 8x8 pixels): a start costs little, a copy's first load more.
+MIN_BEATS_PER_WORKER = 16 * 64
+
 _words = np.ctypeslib.ndpointer(np.uint32, flags="C_CONTIGUOUS")
 _codes = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
 
@@ -44,6 +49,7 @@ class SimulatedIP:
     process-wide, so every user in a process must share one object per library file."""
 
     _loaded: dict[str, "SimulatedIP"] = {}
+    _copies: dict[str, list["SimulatedIP"]] = {}      # library path -> private copies (copies())
     _loading = threading.Lock()
 
     def __init__(self, path: Path):
@@ -117,6 +123,63 @@ class SimulatedIP:
         if code != 0:
             raise SemifreddoError(f"C simulation: {START_ERRORS.get(code, f'error {code}')}")
         return out[:n_out], reported
+
+    def start_spread(self, bank, commit: int, repeat: int, n_frames: int, in_beats, load_bank: int = 0,
+                     workers: int | None = None, frame_buffer: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+        """One start of the IP, as :meth:`start`, with its frames spread over ``workers`` cores
+        (default: every core). Frames are independent: each core runs the start (its commit, then
+        its share of the frames, in order) on a library holding the weight banks this one holds, this
+        one or a private copy of it. Output beats and status registers are those of the one start
+        (``unready_frames`` counts every share's). A DDR ``frame_buffer`` is used by the share of the
+        last frames, so it ends holding what the one start would leave; the other shares pass their
+        frames through private buffers."""
+        n_frames = int(n_frames)
+        per_frame = self.input_beats
+        n = max(1, min(workers or os.cpu_count() or 1, n_frames, n_frames * per_frame // MIN_BEATS_PER_WORKER))
+        if n == 1:
+            return self.start(bank, commit, repeat, n_frames, in_beats, load_bank, frame_buffer)
+        from concurrent.futures import ThreadPoolExecutor
+
+        in_beats = np.ascontiguousarray(in_beats, dtype=np.uint32).reshape(-1)
+        if in_beats.size != n_frames * per_frame:
+            return self.start(bank, commit, repeat, n_frames, in_beats, load_bank, frame_buffer)   # the IP reports it
+        bounds = np.linspace(0, n_frames, n + 1).astype(int)
+        with self.lock:
+            banks = list(zip(self.seqs, self.words))
+
+            def share(ip, k):
+                with ip.lock:
+                    ip.restore(banks, repeat)
+                    return ip.start(bank, commit, repeat, bounds[k + 1] - bounds[k],
+                                    in_beats[bounds[k] * per_frame:bounds[k + 1] * per_frame], load_bank,
+                                    frame_buffer if k == n - 1 else None)
+
+            with ThreadPoolExecutor(max_workers=n - 1) as pool:   # ctypes lets go of the GIL during sf_start
+                others = [pool.submit(share, ip, k + 1) for k, ip in enumerate(self.copies(n - 1))]
+                done = [self.start(bank, commit, repeat, bounds[1], in_beats[:bounds[1] * per_frame], load_bank)]
+                done += [job.result() for job in others]
+        status = dict(done[0][1])
+        if "unready_frames" in status:
+            status["unready_frames"] = sum(s["unready_frames"] for _, s in done)
+        return np.concatenate([out for out, _ in done]), status
+
+    def copies(self, count: int) -> list["SimulatedIP"]:
+        """``count`` private copies of this library, loaded (each a copy of the file in a temporary
+        folder: the dynamic loader would hand back the same object, and the same statics, for the
+        same file). Kept for the process; their weight banks are whatever their last user left."""
+        import atexit
+        import shutil
+        import tempfile
+
+        with SimulatedIP._loading:
+            have = SimulatedIP._copies.setdefault(str(self.path), [])
+            while len(have) < count:
+                folder = Path(tempfile.mkdtemp(prefix="semifreddo-csim-"))
+                atexit.register(shutil.rmtree, folder, True)
+                copy = folder / self.path.name
+                shutil.copyfile(self.path, copy)
+                have.append(SimulatedIP(copy))
+            return have[:count]
 
     def new_sequence(self, after: int = 0, bank: int = 0) -> int:
         """A commit sequence number, not 0, that differs from bank ``bank``'s (so a commit really copies)."""

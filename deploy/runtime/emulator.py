@@ -13,8 +13,10 @@ The driver (``driver.py``) runs on it unchanged, through the real pynq ``Overlay
 * **Memory**: ``allocate`` hands out numpy-backed ``PynqBuffer`` objects with emulated physical
   addresses; the emulated DMA copies between them and the IP's streams.
 * **One start of the IP** (``ap_start``) is one ``sf_start`` of the C simulation, carried out as
-  soon as the DMA has supplied every input beat and a receive buffer. An IP whose reused group
-  keeps its frame in DDR reads and writes the allocated buffer its frame-buffer register points at.
+  soon as the DMA has supplied every input beat and a receive buffer; a start of many pixels has
+  its frames spread over the host's cores (``SimulatedIP.start_spread``), with the same outputs and
+  status registers. An IP whose reused group keeps its frame in DDR reads and writes the allocated
+  buffer its frame-buffer register points at.
 
 **State that outlives a process.** A real PL keeps its registers between processes. Here the
 IP's register space (control registers, shadow bank) and its weight banks live in a
@@ -368,9 +370,9 @@ class EmulatedDevice(Device):
             # Another process may have committed since this library last ran: restore its
             # weight banks first, then carry out this start.
             self._ip.restore([(b["seq"], b["words"]) for b in state["banks"]], start["repeat"])
-            out, status = self._ip.start(np.array(start["bank"], dtype=np.uint32), start["commit"], start["repeat"],
-                                         start["n_frames"], beats, load_bank=start["load_bank"],
-                                         frame_buffer=frame_buffer)
+            out, status = self._ip.start_spread(np.array(start["bank"], dtype=np.uint32), start["commit"],
+                                                start["repeat"], start["n_frames"], beats, load_bank=start["load_bank"],
+                                                frame_buffer=frame_buffer)
             state["banks"] = [{"seq": seq, "words": [int(w) for w in words]}
                               for seq, words in zip(self._ip.seqs, self._ip.words)]
             ip = self.hardware["ip"][self.hardware["ip_instance"]]["registers"]
