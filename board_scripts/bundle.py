@@ -29,7 +29,7 @@ import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timezone
 from pathlib import Path
 
-from semifreddo.deploy.contract.interface import (BUNDLE_FORMAT, BUNDLE_MANIFEST as MANIFEST, DMA_INSTANCE, DMA_VLNV,
+from semifreddo.deploy.contract.interface import (BUNDLE_FORMAT, BUNDLE_MANIFEST as MANIFEST, DMA_INSTANCE, DMA_VLNV, FRAME_BUFFER_WORDS,
                                                   EMULATED_HARDWARE_FORMAT,
                                         IP_INSTANCE, ports, read_bundle_manifest, stamp)
 from semifreddo.deploy.contract.errors import SemifreddoError
@@ -118,8 +118,8 @@ def emulated_hardware(plan: HardwarePlan, ip_vlnv: str) -> dict:
             registers[name] = (offset, "read-write", f"Data signal of {name}")
     if "frame_buffer" in regmap.control:        # a 64-bit AXI master address: two words, as Vitis HLS names them
         offset = regmap.control["frame_buffer"]
-        registers["frame_buffer_1"] = (offset, "read-write", "Data signal of frame_buffer (low word)")
-        registers["frame_buffer_2"] = (offset + 4, "read-write", "Data signal of frame_buffer (high word)")
+        for word, (name, half) in enumerate(zip(FRAME_BUFFER_WORDS, ("low", "high"))):
+            registers[name] = (offset + 4 * word, "read-write", f"Data signal of frame_buffer ({half} word)")
     addr_range = max(0x10000, 1 << (bank_offset + 4 * bank_words - 1).bit_length())
 
     def ip(vlnv, address, size, regs, parameters):

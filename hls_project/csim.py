@@ -205,7 +205,7 @@ class CSim:
         pixels = int(np.prod(codes.shape[1:3]))
         n = max(1, min(workers or os.cpu_count() or 1, len(codes), len(codes) * pixels // MIN_PIXELS_PER_WORKER))
         parts = np.array_split(codes, n) if n > 1 else [codes]
-        ips = [self._ip, *self._library_copies(n - 1)]
+        ips = [self._ip, *self._ip.copies(n - 1)]
         if n == 1:
             return self._run_on(ips[0], codes, ws, repeat, batch)
         from concurrent.futures import ThreadPoolExecutor
@@ -254,10 +254,6 @@ class CSim:
                                       f"(banks ready: {status['ready_banks']:#b}); load it first")
             outputs.append(output_values(out, len(chunk), self.io))
         return np.concatenate(outputs) if outputs else output_values(np.zeros(0, np.int32), 0, self.io)
-
-    def _library_copies(self, count: int) -> list:
-        """``count`` private copies of the library, loaded (``SimulatedIP.copies``)."""
-        return self._ip.copies(count)
 
     def _run_on(self, ip, codes, ws: WeightSet, repeat: int, batch: int) -> np.ndarray:
         """``codes`` through one loaded library, ``batch`` frames per start, ``ws`` committed each start."""

@@ -98,7 +98,7 @@ def repeat_stage(calls: list[LayerCall], members: set[str], entries: list, exits
         stage_args += f", {selection.stream_name(stage)}"
         select = selection.select(registers, stage, "        ")
     pixels = int(np.prod(entries[0].shape[:-1]))
-    depth = min(pixels, fifo_depth or pixels)
+    depth = fifo_depth or pixels
     boundary = {v.name for v in entries + exits}
     internal = [v for c in group for v in c.variables if v.name not in boundary]
     lo, hi = repeat_range

@@ -57,6 +57,7 @@ MIN_BANK_OFFSET = 0x1000
 # Vitis HLS splits into frame_buffer_1 (low word, here) and frame_buffer_2 (high word, 4 bytes on).
 # The host allocates the buffer (io["frame_buffer"]["bytes"]) and writes its address before a start.
 FRAME_BUFFER_OFFSET = 0x80
+FRAME_BUFFER_WORDS = ("frame_buffer_1", "frame_buffer_2")     # the address's low and high word, 4 bytes apart
 
 AP_START, AP_DONE, AP_IDLE, AP_READY = 0x1, 0x2, 0x4, 0x8
 

@@ -64,7 +64,8 @@ import numpy as np
 import pynq
 
 from ..contract.errors import SemifreddoError
-from ..contract.interface import AP_DONE, AP_IDLE, AP_START, IP_VLNV, check_pynq_release, ports, read_bundle_manifest
+from ..contract.interface import (AP_DONE, AP_IDLE, AP_START, FRAME_BUFFER_WORDS, IP_VLNV, check_pynq_release, ports,
+                                  read_bundle_manifest)
 
 check_pynq_release(pynq.__version__)     # at load, before anything of pynq's is used: one line if unsupported
 
@@ -150,8 +151,8 @@ def check_register_map(description: dict, regmap: RegisterMap) -> None:
                                   f"{regmap.control[name]:#x} in regmap.json: they do not belong together; refusing "
                                   "to run")
     if "frame_buffer" in regmap.control:
-        # The DDR frame buffer's 64-bit address: Vitis HLS's two words, frame_buffer_1 (low) and _2 (high).
-        for word, name in enumerate(("frame_buffer_1", "frame_buffer_2")):
+        # The DDR frame buffer's 64-bit address: Vitis HLS's two words, low then high.
+        for word, name in enumerate(FRAME_BUFFER_WORDS):
             entry = registers.get(name)
             if entry is None or int(entry["address_offset"]) != regmap.control["frame_buffer"] + 4 * word:
                 raise SemifreddoError(f"the hardware has no register {name} at {regmap.control['frame_buffer'] + 4 * word:#x}, "

@@ -46,7 +46,7 @@ from pynq import Device
 from pynq.buffer import PynqBuffer
 from pynq.pl_server.global_state import bitstream_hash
 
-from ..contract.interface import (AP_DONE, AP_IDLE, AP_READY, AP_START, DMA_VLNV, EMULATED_HARDWARE_FORMAT,
+from ..contract.interface import (AP_DONE, AP_IDLE, AP_READY, AP_START, DMA_VLNV, EMULATED_HARDWARE_FORMAT, FRAME_BUFFER_WORDS,
                                  EMULATED_PL_FORMAT, check_format, read_artifact, stamp)
 from ..contract.errors import SemifreddoError
 from ..contract.fileio import atomic_write_text, file_lock
@@ -338,7 +338,7 @@ class EmulatedDevice(Device):
         self._start_pending = {"commit": self._register("commit"), "repeat": self._register("repeat"),
                                "n_frames": self._register("n_frames"), "bank": list(self._state["bank"]),
                                "load_bank": self._register("load_bank") if self._ip.banks > 1 else 0,
-                               "frame_buffer": (self._register("frame_buffer_1") | self._register("frame_buffer_2") << 32)
+                               "frame_buffer": (self._register(FRAME_BUFFER_WORDS[0]) | self._register(FRAME_BUFFER_WORDS[1]) << 32)
                                if self._ip.frame_buffer_bytes else None}
         self._done = False
         self._advance()

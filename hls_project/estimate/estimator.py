@@ -34,7 +34,7 @@ from semifreddo.models import network as net
 from semifreddo.models.fixedpoint import Fixed, sum_of_products
 from semifreddo.models.spec import Spec
 
-from ..plan import HardwarePlan, dsp_slices, hardware_layout, twin_layout
+from ..plan import HardwarePlan, dsp_slices, group_fifo_depth, hardware_layout, twin_layout
 
 from . import datapath, power
 from .costs import AREA_NOTE, Resources, UnitCosts
@@ -375,8 +375,6 @@ def repeat_stage_layer(network: net.Network, costs: UnitCosts, pass_cycles: int)
     streams or the buffer, the loop control, and the buffer itself: on chip an input and an output
     half per stream (one frame each); in DDR, the AXI master's burst buffers, with every pass
     after the first reading and writing a frame in DRAM."""
-    from ..plan import group_fifo_depth
-
     h, w, _ = network.spec.input_shape
     widths = [network.layer(name).c_out * network.layer(name).result.bits for name in network.group_outputs]
     depth = group_fifo_depth(network)
